@@ -55,16 +55,25 @@ class Verdict:
 
 def _phase_blocker(phase: str | None) -> Blocker | None:
     if phase is None or not phase.strip():
-        return Blocker(Rule.PHASE, "The workflow reports no phase; the API accepts a cancel only "
-                       "in phase Init or Pending.")
+        return Blocker(
+            Rule.PHASE,
+            "The workflow reports no phase; the API accepts a cancel only "
+            "in phase Init or Pending.",
+        )
     lowered = phase.strip().lower()
     if lowered in _CANCELLABLE_PHASES:
         return None
     if lowered in _KNOWN_PHASES:
-        return Blocker(Rule.PHASE, f"The workflow is in phase {phase}; the API accepts a cancel "
-                       "only in phase Init or Pending.")
-    return Blocker(Rule.PHASE, f"The workflow is in phase {phase!r}, which the API documentation "
-                   "does not list (unknown); a cancel is accepted only in phase Init or Pending.")
+        return Blocker(
+            Rule.PHASE,
+            f"The workflow is in phase {phase}; the API accepts a cancel "
+            "only in phase Init or Pending.",
+        )
+    return Blocker(
+        Rule.PHASE,
+        f"The workflow is in phase {phase!r}, which the API documentation "
+        "does not list (unknown); a cancel is accepted only in phase Init or Pending.",
+    )
 
 
 def cancellability(workflow: WorkflowTask) -> Verdict:
@@ -82,16 +91,28 @@ def cancellability(workflow: WorkflowTask) -> Verdict:
         started.add(name.lower())
         status = point.status.strip().lower()
         if status in _BLOCKING_TASK_STATUSES:
-            blockers.append(Blocker(Rule.TASK_ACTIVE, f"Task {name} is {point.status}; no task "
-                                    "may be Running, Init, Pause or Queuing when cancelling."))
+            blockers.append(
+                Blocker(
+                    Rule.TASK_ACTIVE,
+                    f"Task {name} is {point.status}; no task "
+                    "may be Running, Init, Pause or Queuing when cancelling.",
+                )
+            )
         elif status not in _SETTLED_TASK_STATUSES:
-            notes.append(f"Task {name} has status {point.status!r}, which the API documentation "
-                         "does not list (unknown); the API will decide.")
+            notes.append(
+                f"Task {name} has status {point.status!r}, which the API documentation "
+                "does not list (unknown); the API will decide."
+            )
     for line in workflow.status.line_statuses:
         end = (line.end_point.task_type if line.end_point else None) or ""
         if line.is_critical and end.lower() not in started:
             start = (line.start_point.task_type if line.start_point else None) or "?"
-            blockers.append(Blocker(Rule.CRITICAL_PATH, f"The critical path {start} → "
-                                    f"{end or '?'} has not run yet; the upgrade can be cancelled "
-                                    "only after its critical path has been executed."))
+            blockers.append(
+                Blocker(
+                    Rule.CRITICAL_PATH,
+                    f"The critical path {start} → "
+                    f"{end or '?'} has not run yet; the upgrade can be cancelled "
+                    "only after its critical path has been executed.",
+                )
+            )
     return Verdict(tuple(blockers), tuple(notes))

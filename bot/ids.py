@@ -54,9 +54,7 @@ def validate_cluster_id(value: object) -> str:
 
 def validate_workflow_id(value: object) -> str:
     """Return the upgrade workflow id (a UUID, lower case) or raise `InvalidID`."""
-    return _check(
-        "workflow id", value, _UUID, "a UUID like d0b7e319-8172-424c-86ea-543cd23f9756"
-    )
+    return _check("workflow id", value, _UUID, "a UUID like d0b7e319-8172-424c-86ea-543cd23f9756")
 
 
 def is_cluster_id(value: str) -> bool:

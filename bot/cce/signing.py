@@ -36,8 +36,14 @@ DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # Headers we sign when present. Transport-managed ones (connection, content-length,
 # accept-encoding) stay unsigned: a proxy or httpx itself may change them.
-_SIGNED = ("content-type", "host", "x-project-id", "x-sdk-content-sha256", "x-sdk-date",
-           "x-security-token")
+_SIGNED = (
+    "content-type",
+    "host",
+    "x-project-id",
+    "x-sdk-content-sha256",
+    "x-sdk-date",
+    "x-security-token",
+)
 
 
 def _encode(text: str) -> str:

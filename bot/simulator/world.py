@@ -1,0 +1,422 @@
+"""In-memory state of the CCE Autopilot simulator: projects, clusters and upgrade workflows.
+
+Workflows follow a script of timed steps that is played lazily, from an injectable clock, when a
+workflow is read, so idle workflows cost nothing. Knows nothing about HTTP; imports only the wire
+helpers in `bot.cce.models` and never `bot.cancellability` (the simulator checks cancels itself).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+from bot.cce.models import format_api_time
+
+__all__ = [
+    "CANCEL_REFUSED_CODE",
+    "NOT_FOUND_CODE",
+    "Call",
+    "Line",
+    "Step",
+    "World",
+    "WorldError",
+    "cancel_refusal",
+    "chain",
+]
+
+NOT_FOUND_CODE = "CCE.01404001"
+BAD_REQUEST_CODE = "CCE.01400001"
+# Simulated: the code the real API uses for a refused cancel is unverified (reference §2.1).
+CANCEL_REFUSED_CODE = "CCE.01400013"
+
+TASK_ORDER = ("PreCheck", "Snapshot", "Cluster", "PostCheck")
+_ACTIVE = {"running", "init", "pause", "queuing", "queue"}
+_EXPIRE_AFTER = timedelta(hours=1)
+
+
+class WorldError(Exception):
+    """A request the API would answer with an error: HTTP status, `error_code`, `error_msg`."""
+
+    def __init__(self, status: int, error_code: str, error_msg: str) -> None:
+        super().__init__(error_msg)
+        self.status = status
+        self.error_code = error_code
+        self.error_msg = error_msg
+
+
+class Call(NamedTuple):
+    """One request as the server received it (path includes the query)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Step:
+    """One scripted change: task `task_type` takes `status` (None clears it)."""
+
+    task_type: str
+    status: str | None
+
+
+@dataclass(frozen=True)
+class Line:
+    start: str
+    end: str
+    critical: bool | None = None
+
+
+def chain(task_types: Sequence[str] = TASK_ORDER) -> list[Line]:
+    """The default lines: each task to the next, none marked critical."""
+    return [Line(a, b) for a, b in zip(task_types, task_types[1:], strict=False)]
+
+
+def _running_script(start: int = 0) -> list[Step]:
+    steps = [Step(t, s) for t in TASK_ORDER for s in ("Running", "Success")]
+    return steps[start:]
+
+
+@dataclass
+class _Point:
+    task_type: str
+    status: str | None = None
+    task_id: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass
+class _Workflow:
+    workflow_id: str
+    cluster_id: str
+    cluster_version: str
+    target_version: str
+    created: datetime
+    updated: datetime
+    points: list[_Point]
+    lines: list[Line]
+    phase: str = "Init"
+    cancelled: bool = False
+    script: list[Step] = field(default_factory=list)
+    script_start: float = 0.0
+    applied: int = 0
+
+    def point(self, task_type: str) -> _Point | None:
+        wanted = task_type.lower()
+        return next((p for p in self.points if p.task_type.lower() == wanted), None)
+
+
+@dataclass
+class _Cluster:
+    cluster_id: str
+    project_id: str
+    name: str
+    version: str
+    workflow_ids: list[str] = field(default_factory=list)
+
+
+def cancel_refusal(phase: str, points: Iterable[tuple[str, str | None]], lines: Iterable[Line]) -> (
+    str | None
+):
+    """Why the API refuses a cancel, or None: the rules of reference §2.1, checked independently."""
+    if phase.strip().lower() not in {"init", "pending"}:
+        return f"workflow phase is {phase}, a cancel is accepted only in phase Init or Pending"
+    statuses = {task.lower(): status for task, status in points}
+    for task, status in statuses.items():
+        if status and status.strip().lower() in _ACTIVE:
+            return f"task {task} is {status}"
+    for line in lines:
+        if line.critical and not statuses.get(line.end.lower()):
+            return f"critical line {line.start} -> {line.end} has not been executed"
+    return None
+
+
+def _derive_phase(wf: _Workflow) -> str:
+    if wf.cancelled:
+        return "Cancel"
+    statuses = [(p.status or "").lower() for p in wf.points if p.task_type != "Rollback"]
+    if any(s in _ACTIVE for s in statuses):
+        return "Running"
+    if "failed" in statuses:
+        return "Pending"
+    if statuses and all(s == "success" for s in statuses):
+        return "Success"
+    if not any(statuses):
+        return "Init"
+    return "Running" if wf.applied < len(wf.script) else "Pending"
+
+
+class World:
+    """Clusters and workflows of the simulated API, plus hooks for tests and benchmarks.
+
+    `clock` (monotonic seconds) drives the scripts; `wall_clock` anchors the timestamps shown.
+    `rollback_after_cancel` is simulated behaviour: after a cancel a Rollback task runs for one
+    step and succeeds after another, while the phase stays Cancel.
+    """
+
+    def __init__(
+        self,
+        project_id: str,
+        *,
+        step_seconds: float = 5.0,
+        rollback_after_cancel: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.project_id = project_id
+        self.step_seconds = step_seconds
+        self.rollback_after_cancel = rollback_after_cancel
+        self.calls: list[Call] = []
+        self._clock = clock
+        self._mono_base = clock()
+        self._wall_base = wall_clock()
+        self._clusters: dict[str, _Cluster] = {}
+        self._workflows: dict[str, _Workflow] = {}
+
+    # -- building -------------------------------------------------------------------------
+
+    def _wall(self, mono: float | None = None) -> datetime:
+        at = self._clock() if mono is None else mono
+        return self._wall_base + timedelta(seconds=at - self._mono_base)
+
+    def add_cluster(
+        self, cluster_id: str, *, name: str = "", version: str = "v1.28", project_id: str = ""
+    ) -> str:
+        """Add a cluster (to the default project unless `project_id` is given)."""
+        project = project_id or self.project_id
+        self._clusters[cluster_id] = _Cluster(cluster_id, project, name, version)
+        return cluster_id
+
+    def add_workflow(
+        self,
+        cluster_id: str,
+        *,
+        workflow_id: str | None = None,
+        target_version: str = "v1.29",
+        points: Sequence[tuple[str, str | None]] | None = None,
+        lines: Sequence[Line] | None = None,
+        phase: str | None = None,
+        script: Sequence[Step] = (),
+        age_seconds: float = 0.0,
+    ) -> str:
+        """Add a workflow in the given state; `script` then plays one step per `step_seconds`.
+
+        Started points get a taskID and plausible past timestamps; `phase` defaults to the one
+        derived from the points. `age_seconds` backdates the creation time.
+        """
+        cluster = self._cluster(cluster_id)
+        created = self._wall() - timedelta(seconds=age_seconds)
+        wf = _Workflow(
+            workflow_id=workflow_id or str(uuid.uuid4()),
+            cluster_id=cluster_id,
+            cluster_version=cluster.version,
+            target_version=target_version,
+            created=created,
+            updated=created,
+            points=[_Point(t) for t, _ in points or [(t, None) for t in TASK_ORDER]],
+            lines=list(chain() if lines is None else lines),
+            script=list(script),
+            script_start=self._clock(),
+        )
+        started = [(t, s) for t, s in points or () if s]
+        for index, (task, status) in enumerate(started):
+            at = created + timedelta(seconds=age_seconds * (index + 0.5) / (len(started) + 1))
+            self._set(wf, task, status, at)
+        if started:
+            wf.updated = self._wall()
+        wf.phase = phase or _derive_phase(wf)
+        self._workflows[wf.workflow_id] = wf
+        cluster.workflow_ids.append(wf.workflow_id)
+        return wf.workflow_id
+
+    def add_running_workflows(self, cluster_id: str, n: int) -> list[str]:
+        """Add `n` workflows with PreCheck Running that play the rest of the upgrade to Success."""
+        return [
+            self.add_workflow(cluster_id, points=[("PreCheck", "Running"), *[
+                (t, None) for t in TASK_ORDER[1:]]], script=_running_script(1))
+            for _ in range(n)
+        ]
+
+    # -- hooks for tests --------------------------------------------------------------------
+
+    def set_phase(self, workflow_id: str, phase: str) -> None:
+        """Force the phase (a later scripted step derives it again)."""
+        self._workflow(workflow_id).phase = phase
+
+    def set_task_status(self, workflow_id: str, task_type: str, status: str | None) -> None:
+        """Force one task's status (adding the point if needed); the phase is left alone."""
+        wf = self._workflow(workflow_id)
+        self._set(wf, task_type, status, self._wall())
+
+    def delete_workflow(self, workflow_id: str) -> None:
+        wf = self._workflows.pop(workflow_id)
+        self._clusters[wf.cluster_id].workflow_ids.remove(workflow_id)
+
+    def advance(self, workflow_id: str, steps: int = 1) -> None:
+        """Play the next `steps` scripted steps now, ahead of their time."""
+        wf = self._workflow(workflow_id)
+        for _ in range(min(steps, len(wf.script) - wf.applied)):
+            self._apply_next(wf, self._clock())
+
+    def workflow(self, workflow_id: str) -> dict[str, Any]:
+        """The workflow as the API would show it, looked up by id alone."""
+        wf = self._workflow(workflow_id)
+        self._catch_up(wf)
+        return self._to_json(wf)
+
+    def phase(self, workflow_id: str) -> str:
+        return str(self.workflow(workflow_id)["status"]["phase"])
+
+    def clusters(self) -> list[tuple[str, str, str, str]]:
+        """(project_id, cluster_id, name, version) of every cluster, in insertion order."""
+        return [(c.project_id, c.cluster_id, c.name, c.version) for c in self._clusters.values()]
+
+    def workflow_ids(self, cluster_id: str) -> list[str]:
+        return list(self._cluster(cluster_id).workflow_ids)
+
+    # -- the API operations -----------------------------------------------------------------
+
+    def show_workflow(self, project_id: str, cluster_id: str, workflow_id: str) -> dict[str, Any]:
+        return self._to_json(self._locate(project_id, cluster_id, workflow_id))
+
+    def list_workflows(self, project_id: str, cluster_id: str) -> dict[str, Any]:
+        cluster = self._locate_cluster(project_id, cluster_id)
+        items = []
+        for workflow_id in reversed(cluster.workflow_ids):
+            wf = self._workflows[workflow_id]
+            self._catch_up(wf)
+            items.append(self._to_json(wf))
+        return {"kind": "List", "apiVersion": "v3", "items": items}
+
+    def create_workflow(
+        self, project_id: str, cluster_id: str, cluster_version: str | None, target_version: str
+    ) -> dict[str, Any]:
+        cluster = self._locate_cluster(project_id, cluster_id)
+        workflow_id = self.add_workflow(cluster_id, target_version=target_version)
+        wf = self._workflows[workflow_id]
+        wf.cluster_version = cluster_version or cluster.version
+        return self._to_json(wf)
+
+    def cancel_workflow(self, project_id: str, cluster_id: str, workflow_id: str) -> dict[str, Any]:
+        wf = self._locate(project_id, cluster_id, workflow_id)
+        reason = cancel_refusal(wf.phase, [(p.task_type, p.status) for p in wf.points], wf.lines)
+        if reason is not None:
+            raise WorldError(
+                400, CANCEL_REFUSED_CODE, f"Upgrade workflow cannot be cancelled: {reason}"
+            )
+        now = self._clock()
+        wf.cancelled, wf.phase, wf.updated = True, "Cancel", self._wall(now)
+        wf.script, wf.script_start, wf.applied = [], now, 0
+        if self.rollback_after_cancel:
+            wf.points.append(_Point("Rollback"))
+            wf.script = [Step("Rollback", "Running"), Step("Rollback", "Success")]
+        return self._to_json(wf)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _cluster(self, cluster_id: str) -> _Cluster:
+        try:
+            return self._clusters[cluster_id]
+        except KeyError:
+            raise WorldError(404, NOT_FOUND_CODE, f"cluster {cluster_id} not found") from None
+
+    def _workflow(self, workflow_id: str) -> _Workflow:
+        try:
+            return self._workflows[workflow_id]
+        except KeyError:
+            msg = f"upgrade workflow {workflow_id} not found"
+            raise WorldError(404, NOT_FOUND_CODE, msg) from None
+
+    def _locate_cluster(self, project_id: str, cluster_id: str) -> _Cluster:
+        if all(c.project_id != project_id for c in self._clusters.values()):
+            raise WorldError(404, NOT_FOUND_CODE, f"project {project_id} not found")
+        cluster = self._clusters.get(cluster_id)
+        if cluster is None or cluster.project_id != project_id:
+            msg = f"cluster {cluster_id} not found in project {project_id}"
+            raise WorldError(404, NOT_FOUND_CODE, msg)
+        return cluster
+
+    def _locate(self, project_id: str, cluster_id: str, workflow_id: str) -> _Workflow:
+        cluster = self._locate_cluster(project_id, cluster_id)
+        wf = self._workflows.get(workflow_id)
+        if wf is None or wf.cluster_id != cluster.cluster_id:
+            msg = f"upgrade workflow {workflow_id} not found in cluster {cluster_id}"
+            raise WorldError(404, NOT_FOUND_CODE, msg)
+        self._catch_up(wf)
+        return wf
+
+    def _catch_up(self, wf: _Workflow) -> None:
+        now = self._clock()
+        while wf.applied < len(wf.script):
+            due = wf.script_start + (wf.applied + 1) * self.step_seconds
+            if due > now:
+                return
+            self._apply_next(wf, due)
+
+    def _apply_next(self, wf: _Workflow, mono: float) -> None:
+        step = wf.script[wf.applied]
+        wf.applied += 1
+        self._set(wf, step.task_type, step.status, self._wall(mono))
+        wf.updated = self._wall(mono)
+        wf.phase = _derive_phase(wf)
+
+    @staticmethod
+    def _set(wf: _Workflow, task_type: str, status: str | None, at: datetime) -> None:
+        point = wf.point(task_type)
+        if point is None:
+            point = _Point(task_type)
+            wf.points.append(point)
+        point.status = status
+        if status is None:
+            point.task_id = point.start = point.end = None
+            return
+        point.task_id = point.task_id or str(uuid.uuid4())
+        point.start = point.start or at
+        if status.lower() in {"success", "failed"}:
+            point.end = at
+
+    def _to_json(self, wf: _Workflow) -> dict[str, Any]:
+        points: list[dict[str, Any]] = []
+        for p in wf.points:
+            item: dict[str, Any] = {"taskType": p.task_type}
+            if p.task_id is not None:
+                item["taskID"] = p.task_id
+            if p.status is not None:
+                item["status"] = p.status
+            if p.start is not None:
+                item["startTimeStamp"] = format_api_time(p.start)
+            if p.end is not None:
+                item["endTimeStamp"] = format_api_time(p.end)
+                if p.task_type == "PreCheck":
+                    item["expireTimeStamp"] = format_api_time(p.end + _EXPIRE_AFTER)
+            points.append(item)
+        lines: list[dict[str, Any]] = []
+        for line in wf.lines:
+            entry: dict[str, Any] = {
+                "startPoint": {"taskType": line.start},
+                "endPoint": {"taskType": line.end},
+            }
+            if line.critical is not None:
+                entry["critical"] = line.critical
+            lines.append(entry)
+        return {
+            "kind": "WorkFlowTask",
+            "apiVersion": "v3",
+            "metadata": {
+                "uid": wf.workflow_id,
+                "creationTimestamp": format_api_time(wf.created),
+                "updateTimestamp": format_api_time(wf.updated),
+            },
+            "spec": {
+                "clusterID": wf.cluster_id,
+                "clusterVersion": wf.cluster_version,
+                "targetVersion": wf.target_version,
+            },
+            "status": {"phase": wf.phase, "pointStatuses": points, "lineStatuses": lines},
+        }

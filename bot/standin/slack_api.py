@@ -1,0 +1,503 @@
+"""A local stand-in for the Slack Web API and `response_url`, served by aiohttp on 127.0.0.1:0.
+
+It keeps messages, threads, ephemerals and response_url posts so tests and the offline demo can
+look at what the bot did, and it can be told to fail, rate-limit or slow down per method.
+The bot never imports this module; it imports nothing from the rest of the bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+__all__ = [
+    "BOT_ID",
+    "BOT_USER_ID",
+    "TEAM_ID",
+    "Call",
+    "Edit",
+    "Ephemeral",
+    "Event",
+    "FakeSlack",
+    "Message",
+    "WaitTimeout",
+]
+
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+TEAM_ID = "T111"
+APP_ID = "A111"
+SCOPES = (
+    "commands,chat:write,chat:write.public,usergroups:read,users:read,channels:read,groups:read"
+)
+_FIRST_TS_MICROS = 1_700_000_000_000_000
+
+Params = dict[str, Any]
+Reply = dict[str, Any]
+
+
+class WaitTimeout(AssertionError, TimeoutError):
+    """`FakeSlack.wait_for` gave up; the message lists what was recorded instead."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the stand-in answered; `error` is None when it answered `ok: true`."""
+
+    method: str
+    params: Params
+    headers: dict[str, str]
+    at: float
+    status: int = 200
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Edit:
+    """The text and blocks of a message after one `chat.update`."""
+
+    text: str
+    blocks: list[Any]
+    at: float
+
+
+@dataclass
+class Message:
+    """A message the bot posted, as it currently stands; `edits` holds each update in order."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[Any]
+    thread_ts: str | None = None
+    user: str = BOT_USER_ID
+    edits: list[Edit] = field(default_factory=list)
+
+    def as_payload(self) -> dict[str, Any]:
+        """The `message` object Slack puts in a block_actions payload for this message."""
+        payload: dict[str, Any] = {
+            "type": "message",
+            "ts": self.ts,
+            "user": self.user,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": TEAM_ID,
+            "text": self.text,
+            "blocks": self.blocks,
+        }
+        if self.thread_ts is not None:
+            payload["thread_ts"] = self.thread_ts
+            payload["parent_user_id"] = BOT_USER_ID
+        return payload
+
+
+class Ephemeral(NamedTuple):
+    """One `chat.postEphemeral`: only `user` saw it, and it can't be updated."""
+
+    channel: str
+    user: str
+    text: str
+    blocks: list[Any]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One visible thing, in order: kind is message, reply, update, ephemeral or response."""
+
+    kind: str
+    channel: str | None
+    ts: str | None
+    user: str | None
+    text: str
+    blocks: list[Any]
+    thread_ts: str | None = None
+    at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _blocks(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        value = json.loads(value) if value else []
+    return list(value) if isinstance(value, list) else []
+
+
+class FakeSlack:
+    """Slack's Web API (`/api/{method}`) and response_url (`/response/{name}`) on a random port.
+
+    `token` is accepted even when it does not look like a Slack token.
+    """
+
+    def __init__(self, *, token: str | None = None) -> None:
+        self.token = token
+        self.calls: list[Call] = []
+        self.messages: dict[tuple[str, str], Message] = {}
+        self.ephemerals: list[Ephemeral] = []
+        self.responses: list[dict[str, Any]] = []
+        self.usergroups: dict[str, list[str]] = {}
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.delay: dict[str, float] = {}
+        self._events: list[Event] = []
+        self._failures: dict[str, list[str]] = {}
+        self._rate_limits: dict[str, list[int]] = {}
+        self._ts_count = 0
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self._base = ""
+        self._methods: dict[str, Callable[[Params], Reply]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.postEphemeral": self._post_ephemeral,
+            "usergroups.users.list": self._usergroup_users,
+            "conversations.info": self._conversation_info,
+            "users.info": self._user_info,
+            "apps.connections.open": self._connections_open,
+        }
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on 127.0.0.1 on a port the OS picks."""
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._handle_api)
+        app.router.add_post("/response/{name}", self._handle_response)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        host, port = self._runner.addresses[0][:2]
+        self._base = f"http://{host}:{port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeSlack:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def api_url(self) -> str:
+        """Base URL for `AsyncWebClient(base_url=...)`, with the trailing slash."""
+        if not self._base:
+            raise RuntimeError("FakeSlack is not started")
+        return f"{self._base}/api/"
+
+    def response_url(self, name: str) -> str:
+        """A `response_url` whose posts land in `responses` tagged with `_name`."""
+        if not self._base:
+            raise RuntimeError("FakeSlack is not started")
+        return f"{self._base}/response/{name}"
+
+    # scripting -------------------------------------------------------------------------------
+
+    def fail_next(self, method: str, error: str = "not_in_channel", count: int = 1) -> None:
+        """Answer the next `count` calls to `method` with `ok: false` and `error` (HTTP 200)."""
+        self._failures.setdefault(method, []).extend([error] * count)
+
+    def rate_limit_next(self, method: str, retry_after: int = 1, count: int = 1) -> None:
+        """Answer the next `count` calls with 429, `Retry-After`, and leave state untouched."""
+        self._rate_limits.setdefault(method, []).extend([retry_after] * count)
+
+    # assertions ------------------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def message(self, channel: str, ts: str) -> Message:
+        return self.messages[(channel, ts)]
+
+    def thread(self, channel: str, ts: str) -> list[Message]:
+        """Replies under the parent at (channel, ts), oldest first, parent excluded."""
+        replies = [
+            m
+            for m in self.messages.values()
+            if m.channel == channel and m.thread_ts == ts and m.ts != ts
+        ]
+        return sorted(replies, key=lambda m: m.ts)
+
+    def transcript(self) -> list[Event]:
+        """Everything a person would have seen, in the order it happened."""
+        return list(self._events)
+
+    async def wait_for(
+        self,
+        method: str,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 -- a deadline per wait reads best in tests
+        predicate: Callable[[Call], bool] | None = None,
+    ) -> list[Call]:
+        """Return the calls to `method` (matching `predicate`) once there are `count` of them."""
+
+        def matching() -> list[Call]:
+            return [c for c in self.calls_to(method) if predicate is None or predicate(c)]
+
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: len(matching()) >= count)
+        except TimeoutError:
+            seen = "\n".join(f"  {c.method} {c.error or 'ok'} {c.params}" for c in self.calls)
+            raise WaitTimeout(
+                f"waited {timeout}s for {count} call(s) to {method}, got {len(matching())}; "
+                f"recorded:\n{seen or '  (nothing)'}"
+            ) from None
+        return matching()
+
+    # HTTP ------------------------------------------------------------------------------------
+
+    async def _handle_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await _read_params(request)
+        headers = dict(request.headers)
+        await self._sleep(method)
+        status, reply, extra_headers = 200, self._answer(method, params, headers), {}
+        if method == "auth.test" and reply.get("ok"):
+            extra_headers["x-oauth-scopes"] = SCOPES
+        if reply.get("error") == "ratelimited":
+            status = 429
+            extra_headers["Retry-After"] = str(reply.pop("_retry_after"))
+        error = None if reply.get("ok") else str(reply.get("error"))
+        await self._record(Call(method, params, headers, time.time(), status, error))
+        return web.json_response(reply, status=status, headers=extra_headers)
+
+    async def _handle_response(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        params = await _read_params(request)
+        headers = dict(request.headers)
+        await self._sleep("response_url")
+        if self._rate_limits.get("response_url"):
+            retry = self._rate_limits["response_url"].pop(0)
+            await self._record(
+                Call(
+                    "response_url",
+                    {**params, "_name": name},
+                    headers,
+                    time.time(),
+                    429,
+                    "ratelimited",
+                )
+            )
+            return web.Response(status=429, text="ratelimited", headers={"Retry-After": str(retry)})
+        if self._failures.get("response_url"):
+            error = self._failures["response_url"].pop(0)
+            await self._record(
+                Call("response_url", {**params, "_name": name}, headers, time.time(), 404, error)
+            )
+            return web.Response(status=404, text=error)
+        body = {**params, "_name": name}
+        self.responses.append(body)
+        self._events.append(
+            Event(
+                "response",
+                None,
+                None,
+                None,
+                str(params.get("text", "")),
+                _blocks(params.get("blocks")),
+                None,
+                time.time(),
+                {"name": name, **params},
+            )
+        )
+        await self._record(Call("response_url", body, headers, time.time()))
+        return web.Response(text="ok")
+
+    async def _sleep(self, method: str) -> None:
+        if self.delay.get(method):
+            await asyncio.sleep(self.delay[method])
+
+    async def _record(self, call: Call) -> None:
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+    def _answer(self, method: str, params: Params, headers: dict[str, str]) -> Reply:
+        token = headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        token = token or str(params.get("token", ""))
+        if not token:
+            return {"ok": False, "error": "not_authed"}
+        if token != self.token and not token.startswith(("xoxb-", "xapp-")):
+            return {"ok": False, "error": "invalid_auth"}
+        if self._rate_limits.get(method):
+            retry = self._rate_limits[method].pop(0)
+            return {"ok": False, "error": "ratelimited", "_retry_after": retry}
+        if self._failures.get(method):
+            return {"ok": False, "error": self._failures[method].pop(0)}
+        handler = self._methods.get(method)
+        return handler(params) if handler else {"ok": True}
+
+    # methods ---------------------------------------------------------------------------------
+
+    def _next_ts(self) -> str:
+        self._ts_count += 1
+        micros = _FIRST_TS_MICROS + 100 * self._ts_count
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _auth_test(self, params: Params) -> Reply:
+        return {
+            "ok": True,
+            "url": "https://acme.slack.com/",
+            "team": "Acme",
+            "user": "cce-upgrade-bot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _channel_error(self, channel: str) -> str | None:
+        if not channel:
+            return "channel_not_found"
+        info = self.channels.get(channel, {})
+        if info.get("is_archived"):
+            return "is_archived"
+        if info.get("is_member") is False:
+            return "not_in_channel"
+        return None
+
+    def _post_message(self, params: Params) -> Reply:
+        channel = str(params.get("channel", ""))
+        text, blocks = str(params.get("text", "")), _blocks(params.get("blocks"))
+        if error := self._channel_error(channel):
+            return {"ok": False, "error": error}
+        if not text and not blocks:
+            return {"ok": False, "error": "no_text"}
+        thread_ts = str(params["thread_ts"]) if params.get("thread_ts") else None
+        message = Message(channel, self._next_ts(), text, blocks, thread_ts)
+        self.messages[(channel, message.ts)] = message
+        kind = "message" if thread_ts is None else "reply"
+        self._events.append(
+            Event(kind, channel, message.ts, BOT_USER_ID, text, blocks, thread_ts, time.time())
+        )
+        return {"ok": True, "channel": channel, "ts": message.ts, "message": message.as_payload()}
+
+    def _update(self, params: Params) -> Reply:
+        channel, ts = str(params.get("channel", "")), str(params.get("ts", ""))
+        message = self.messages.get((channel, ts))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        if "text" in params:
+            message.text = str(params["text"])
+        if "blocks" in params:
+            message.blocks = _blocks(params["blocks"])
+        message.edits.append(Edit(message.text, message.blocks, time.time()))
+        self._events.append(
+            Event(
+                "update",
+                channel,
+                ts,
+                BOT_USER_ID,
+                message.text,
+                message.blocks,
+                message.thread_ts,
+                time.time(),
+            )
+        )
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "text": message.text,
+            "message": message.as_payload(),
+        }
+
+    def _post_ephemeral(self, params: Params) -> Reply:
+        channel, user = str(params.get("channel", "")), str(params.get("user", ""))
+        text, blocks = str(params.get("text", "")), _blocks(params.get("blocks"))
+        if error := self._channel_error(channel):
+            return {"ok": False, "error": error}
+        if not user:
+            return {"ok": False, "error": "user_not_in_channel"}
+        message_ts = self._next_ts()
+        self.ephemerals.append(Ephemeral(channel, user, text, blocks))
+        thread_ts = str(params["thread_ts"]) if params.get("thread_ts") else None
+        self._events.append(
+            Event("ephemeral", channel, message_ts, user, text, blocks, thread_ts, time.time())
+        )
+        return {"ok": True, "message_ts": message_ts}
+
+    def _usergroup_users(self, params: Params) -> Reply:
+        members = self.usergroups.get(str(params.get("usergroup", "")))
+        if members is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(members)}
+
+    def _conversation_info(self, params: Params) -> Reply:
+        channel = str(params.get("channel", ""))
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        info = {
+            "id": channel,
+            "name": channel.lower(),
+            "is_channel": True,
+            "is_group": False,
+            "is_im": False,
+            "is_private": False,
+            "is_archived": False,
+            "is_member": True,
+            "created": 1654868334,
+            "context_team_id": TEAM_ID,
+        }
+        return {"ok": True, "channel": {**info, **self.channels.get(channel, {})}}
+
+    def _user_info(self, params: Params) -> Reply:
+        user_id = str(params.get("user", ""))
+        if not user_id:
+            return {"ok": False, "error": "user_not_found"}
+        name = user_id.lower()
+        user = {
+            "id": user_id,
+            "team_id": TEAM_ID,
+            "name": name,
+            "deleted": False,
+            "real_name": name,
+            "tz": "UTC",
+            "tz_offset": 0,
+            "is_admin": False,
+            "is_owner": False,
+            "is_bot": False,
+            "is_app_user": False,
+            "updated": 1700000000,
+            "profile": {"display_name": name, "real_name": name},
+        }
+        return {"ok": True, "user": {**user, **self.users.get(user_id, {})}}
+
+    def _connections_open(self, params: Params) -> Reply:
+        # A stub: nothing serves this WebSocket; it only gives Socket Mode clients a URL.
+        return {"ok": True, "url": f"{self._base.replace('http', 'ws', 1)}/link?ticket=fake"}
+
+
+async def _read_params(request: web.Request) -> Params:
+    """Query string, then form body, then JSON body, merged: the SDK uses all three."""
+    params: Params = dict(request.query)
+    raw = await request.read()
+    if not raw:
+        return params
+    if request.content_type == "application/json" or raw.lstrip().startswith(b"{"):
+        body = json.loads(raw)
+        if isinstance(body, dict):
+            params.update(body)
+    else:
+        params.update(parse_qsl(raw.decode(), keep_blank_values=True))
+    return params
