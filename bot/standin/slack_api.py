@@ -58,6 +58,7 @@ class Call:
     at: float
     status: int = 200
     error: str | None = None
+    http_method: str = "POST"
 
     @property
     def ok(self) -> bool:
@@ -123,7 +124,7 @@ class Event:
     text: str
     blocks: list[Any]
     thread_ts: str | None = None
-    at: float = 0.0
+    at: float = field(default_factory=time.time)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -150,7 +151,7 @@ class FakeSlack:
         self.users: dict[str, dict[str, Any]] = {}
         self.delay: dict[str, float] = {}
         self._events: list[Event] = []
-        self._failures: dict[str, list[str]] = {}
+        self._failures: dict[str, list[tuple[str, int]]] = {}
         self._rate_limits: dict[str, list[int]] = {}
         self._ts_count = 0
         self._changed = asyncio.Condition()
@@ -212,9 +213,15 @@ class FakeSlack:
 
     # scripting -------------------------------------------------------------------------------
 
-    def fail_next(self, method: str, error: str = "not_in_channel", count: int = 1) -> None:
-        """Answer the next `count` calls to `method` with `ok: false` and `error` (HTTP 200)."""
-        self._failures.setdefault(method, []).extend([error] * count)
+    def fail_next(
+        self, method: str, error: str = "not_in_channel", count: int = 1, *, status: int = 200
+    ) -> None:
+        """Answer the next `count` calls to `method` with `ok: false` and `error`.
+
+        Slack answers most errors with HTTP 200; pass `status=500` or 503 for an outage.
+        A failed `response_url` post answers `status` (404 when left at 200) with `error` as text.
+        """
+        self._failures.setdefault(method, []).extend([(error, status)] * count)
 
     def rate_limit_next(self, method: str, retry_after: int = 1, count: int = 1) -> None:
         """Answer the next `count` calls with 429, `Retry-After`, and leave state untouched."""
@@ -270,58 +277,36 @@ class FakeSlack:
         method = request.match_info["method"]
         params = await _read_params(request)
         headers = dict(request.headers)
+        verb = request.method
         await self._sleep(method)
-        status, reply, extra_headers = 200, self._answer(method, params, headers), {}
+        status, reply, extra_headers = self._answer(method, params, headers)
         if method == "auth.test" and reply.get("ok"):
             extra_headers["x-oauth-scopes"] = SCOPES
-        if reply.get("error") == "ratelimited":
-            status = 429
-            extra_headers["Retry-After"] = str(reply.pop("_retry_after"))
         error = None if reply.get("ok") else str(reply.get("error"))
-        await self._record(Call(method, params, headers, time.time(), status, error))
+        await self._record(Call(method, params, headers, time.time(), status, error, verb))
         return web.json_response(reply, status=status, headers=extra_headers)
 
     async def _handle_response(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        params = await _read_params(request)
-        headers = dict(request.headers)
+        body = {**await _read_params(request), "_name": name}
         await self._sleep("response_url")
+        status, text, headers = 200, "ok", {}
         if self._rate_limits.get("response_url"):
-            retry = self._rate_limits["response_url"].pop(0)
-            await self._record(
-                Call(
-                    "response_url",
-                    {**params, "_name": name},
-                    headers,
-                    time.time(),
-                    429,
-                    "ratelimited",
-                )
-            )
-            return web.Response(status=429, text="ratelimited", headers={"Retry-After": str(retry)})
-        if self._failures.get("response_url"):
-            error = self._failures["response_url"].pop(0)
-            await self._record(
-                Call("response_url", {**params, "_name": name}, headers, time.time(), 404, error)
-            )
-            return web.Response(status=404, text=error)
-        body = {**params, "_name": name}
-        self.responses.append(body)
-        self._events.append(
-            Event(
-                "response",
-                None,
-                None,
-                None,
-                str(params.get("text", "")),
-                _blocks(params.get("blocks")),
-                None,
-                time.time(),
-                {"name": name, **params},
-            )
-        )
-        await self._record(Call("response_url", body, headers, time.time()))
-        return web.Response(text="ok")
+            headers["Retry-After"] = str(self._rate_limits["response_url"].pop(0))
+            status, text = 429, "ratelimited"
+        elif self._failures.get("response_url"):
+            text, status = self._failures["response_url"].pop(0)
+            status = 404 if status == 200 else status
+        else:
+            self.responses.append(body)
+            blocks = _blocks(body.get("blocks"))
+            text_ = str(body.get("text", ""))
+            event = Event("response", None, None, None, text_, blocks, extra=dict(body))
+            self._events.append(event)
+        error = None if status == 200 else text
+        call = Call("response_url", body, dict(request.headers), time.time(), status, error)
+        await self._record(call)
+        return web.Response(status=status, text=text, headers=headers)
 
     async def _sleep(self, method: str) -> None:
         if self.delay.get(method):
@@ -332,20 +317,24 @@ class FakeSlack:
             self.calls.append(call)
             self._changed.notify_all()
 
-    def _answer(self, method: str, params: Params, headers: dict[str, str]) -> Reply:
+    def _answer(
+        self, method: str, params: Params, headers: dict[str, str]
+    ) -> tuple[int, Reply, dict[str, str]]:
+        """(HTTP status, JSON body, extra headers) for one Web API call."""
         token = headers.get("Authorization", "").removeprefix("Bearer ").strip()
         token = token or str(params.get("token", ""))
         if not token:
-            return {"ok": False, "error": "not_authed"}
+            return 200, {"ok": False, "error": "not_authed"}, {}
         if token != self.token and not token.startswith(("xoxb-", "xapp-")):
-            return {"ok": False, "error": "invalid_auth"}
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
         if self._rate_limits.get(method):
-            retry = self._rate_limits[method].pop(0)
-            return {"ok": False, "error": "ratelimited", "_retry_after": retry}
+            retry = str(self._rate_limits[method].pop(0))
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": retry}
         if self._failures.get(method):
-            return {"ok": False, "error": self._failures[method].pop(0)}
+            error, status = self._failures[method].pop(0)
+            return status, {"ok": False, "error": error}, {}
         handler = self._methods.get(method)
-        return handler(params) if handler else {"ok": True}
+        return 200, handler(params) if handler else {"ok": True}, {}
 
     # methods ---------------------------------------------------------------------------------
 

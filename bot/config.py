@@ -1,0 +1,276 @@
+"""Configuration: the environment (SPEC §7) through pydantic-settings, plus the YAML file.
+
+`load_config` returns one validated `Config` or raises `ConfigError` listing every problem in
+plain words; `cce-upgrade-bot check` prints that list. Nothing else in the bot reads os.environ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.cce.endpoints import ClusterRef, endpoint_for_region, validate_endpoint
+from bot.cce.errors import CCEInvalidRequest
+from bot.durations import parse_duration
+from bot.ids import InvalidID, validate_cluster_id, validate_project_id
+
+__all__ = ["BotConfig", "Config", "ConfigError", "Settings", "load_config", "problems"]
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Settings(BaseSettings):
+    """The environment (and `.env`). Init kwargs override both, so tests build it directly."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    cloud_sdk_ak: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("CLOUD_SDK_AK", "HUAWEICLOUD_SDK_AK")
+    )
+    cloud_sdk_sk: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("CLOUD_SDK_SK", "HUAWEICLOUD_SDK_SK")
+    )
+    cloud_sdk_security_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CLOUD_SDK_SECURITY_TOKEN", "HUAWEICLOUD_SDK_SECURITY_TOKEN"),
+    )
+    cce_auth_token: SecretStr | None = None
+    cce_region: str | None = None
+    cce_project_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("CCE_PROJECT_ID", "HUAWEICLOUD_SDK_PROJECT_ID")
+    )
+    cce_endpoint: str | None = None
+    bot_config: Path | None = None
+    database_url: str = "sqlite+aiosqlite:///cce-upgrade-bot.db"
+    log_level: str = "INFO"
+    log_format: Literal["console", "json"] = "console"
+    port: int = 3000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClusterConfig(_Strict):
+    cluster_id: str
+    project_id: str | None = None
+    region: str | None = None
+    endpoint: str | None = None
+
+    @field_validator("cluster_id")
+    @classmethod
+    def _cluster(cls, value: str) -> str:
+        return validate_cluster_id(value)
+
+    @field_validator("project_id")
+    @classmethod
+    def _project(cls, value: str | None) -> str | None:
+        return None if value is None else validate_project_id(value)
+
+
+class Approvers(_Strict):
+    users: list[str] = Field(default_factory=list)
+    usergroups: list[str] = Field(default_factory=list)
+
+
+class ApprovalConfig(_Strict):
+    required: int = Field(default=1, ge=1, le=10)
+    allow_self_approval: bool = False
+    expires_after: Duration = timedelta(minutes=30)
+
+
+class WatchConfig(_Strict):
+    interval: Duration = timedelta(seconds=10)
+    max_duration: Duration = timedelta(hours=3)
+    outage_warning_after: Duration = timedelta(minutes=5)
+    concurrency: int = Field(default=20, ge=1, le=500)
+
+
+class BotConfig(_Strict):
+    """The YAML file of SPEC §7."""
+
+    clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
+    approvers: Approvers = Field(default_factory=Approvers)
+    approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
+    channels: list[str] | None = None
+    watch: WatchConfig = Field(default_factory=WatchConfig)
+
+
+class ConfigError(Exception):
+    """Every problem found, each a plain sentence."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings and the YAML config, validated together; resolves cluster names to refs."""
+
+    settings: Settings
+    bot: BotConfig
+
+    def cluster(self, name: str) -> tuple[str | None, ClusterRef]:
+        """Resolve an alias, or a raw cluster id when a default project is set.
+
+        Returns (alias or None, ClusterRef); raises LookupError with a readable message.
+        """
+        entry = self.bot.clusters.get(name)
+        if entry is not None:
+            return name, self._ref(entry)
+        try:
+            cluster_id = validate_cluster_id(name)
+        except InvalidID:
+            known = ", ".join(sorted(self.bot.clusters)) or "none configured"
+            raise LookupError(f"unknown cluster {name!r} (known aliases: {known})") from None
+        for alias, item in self.bot.clusters.items():
+            if item.cluster_id == cluster_id:
+                return alias, self._ref(item)
+        if not self.settings.cce_project_id:
+            raise LookupError(
+                f"cluster {name!r} is not a configured alias, and raw cluster ids need "
+                "CCE_PROJECT_ID to be set"
+            )
+        return None, self._ref(ClusterConfig(cluster_id=cluster_id))
+
+    def _ref(self, entry: ClusterConfig) -> ClusterRef:
+        project = entry.project_id or self.settings.cce_project_id
+        endpoint = (
+            entry.endpoint
+            or (endpoint_for_region(entry.region) if entry.region else None)
+            or self.settings.cce_endpoint
+            or (endpoint_for_region(self.settings.cce_region) if self.settings.cce_region else None)
+        )
+        if project is None or endpoint is None:
+            raise LookupError(f"cluster {entry.cluster_id} has no project id or no endpoint")
+        return ClusterRef(project, entry.cluster_id, endpoint)
+
+
+def _pydantic_problems(exc: ValidationError, prefix: str) -> list[str]:
+    out = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            out.append(f"{prefix}{where}: unknown key")
+        else:
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            out.append(f"{prefix}{where}: {msg}")
+    return out
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], list[str]]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return {}, [f"config file {path}: cannot be read ({exc.strerror or exc})"]
+    except yaml.YAMLError as exc:
+        return {}, [f"config file {path}: not valid YAML ({exc})"]
+    if raw is None:
+        return {}, []
+    if not isinstance(raw, dict):
+        return {}, [f"config file {path}: expected a mapping at the top level"]
+    return raw, []
+
+
+def _semantic_problems(settings: Settings, bot: BotConfig, mode: str) -> list[str]:
+    problems: list[str] = []
+    s = settings
+    has_aksk = s.cloud_sdk_ak is not None and s.cloud_sdk_sk is not None
+    if (s.cloud_sdk_ak is None) != (s.cloud_sdk_sk is None):
+        problems.append("CLOUD_SDK_AK and CLOUD_SDK_SK must be set together")
+    if not has_aksk and s.cce_auth_token is None:
+        problems.append("no CCE credentials: set CLOUD_SDK_AK and CLOUD_SDK_SK, or CCE_AUTH_TOKEN")
+    if mode == "run":
+        if s.slack_bot_token is None:
+            problems.append("SLACK_BOT_TOKEN is not set")
+        if s.slack_app_token is None and s.slack_signing_secret is None:
+            problems.append("SLACK_SIGNING_SECRET is required in HTTP mode (no SLACK_APP_TOKEN)")
+    if s.cce_project_id is not None:
+        try:
+            validate_project_id(s.cce_project_id)
+        except InvalidID as exc:
+            problems.append(f"CCE_PROJECT_ID: {exc}")
+    for label, fn, value in (
+        ("CCE_ENDPOINT", validate_endpoint, s.cce_endpoint),
+        ("CCE_REGION", endpoint_for_region, s.cce_region),
+    ):
+        if value is not None:
+            try:
+                fn(value)
+            except CCEInvalidRequest as exc:
+                problems.append(f"{label}: {exc}")
+    for alias, entry in bot.clusters.items():
+        if entry.project_id is None and s.cce_project_id is None:
+            problems.append(f"clusters.{alias}: no project_id, and CCE_PROJECT_ID is not set")
+        for label, fn, value in (
+            ("endpoint", validate_endpoint, entry.endpoint),
+            ("region", endpoint_for_region, entry.region),
+        ):
+            if value is not None:
+                try:
+                    fn(value)
+                except CCEInvalidRequest as exc:
+                    problems.append(f"clusters.{alias}.{label}: {exc}")
+        if not (entry.endpoint or entry.region or s.cce_endpoint or s.cce_region):
+            problems.append(
+                f"clusters.{alias}: no region or endpoint, and neither CCE_REGION nor "
+                "CCE_ENDPOINT is set"
+            )
+    if not bot.approvers.users and not bot.approvers.usergroups:
+        problems.append("approvers: no users or usergroups listed, so nobody could approve")
+    return problems
+
+
+def load_config(settings: Settings | None = None, *, mode: str = "run") -> Config:
+    """Validate the environment and the YAML file together; raise ConfigError listing all."""
+    problems: list[str] = []
+    if settings is None:
+        try:
+            settings = Settings()
+        except ValidationError as exc:
+            raise ConfigError(_pydantic_problems(exc, "environment: ")) from None
+    path = settings.bot_config
+    if path is None and Path("cce-upgrade-bot.yaml").exists():
+        path = Path("cce-upgrade-bot.yaml")
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw, file_problems = _read_yaml(path)
+        problems += file_problems
+    try:
+        bot = BotConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems += _pydantic_problems(exc, "config: ")
+        bot = BotConfig()
+    problems += _semantic_problems(settings, bot, mode)
+    if problems:
+        raise ConfigError(problems)
+    return Config(settings, bot)
+
+
+def problems(settings: Settings | None = None, *, mode: str = "run") -> list[str]:
+    """The list `cce-upgrade-bot check` prints; empty when the configuration is good."""
+    try:
+        load_config(settings, mode=mode)
+    except ConfigError as exc:
+        return exc.problems
+    return []

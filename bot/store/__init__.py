@@ -1,0 +1,221 @@
+"""Persistence: approval requests, approvals given, the audit log and watches.
+
+SQLAlchemy 2 async, SQLite by default and PostgreSQL for several replicas. Every state change is
+one conditional UPDATE (`… WHERE approval_id = :id AND state = :expected`), so a double click or
+a second replica changes no rows and the database settles the race. The schema is created on
+start (`create_all`); there are no migrations yet.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from bot.store.records import ApprovalRecord, AuditRecord, NewApproval
+from bot.store.tables import ApprovalRow, AuditRow, Base, GivenApprovalRow
+
+__all__ = ["ApprovalRecord", "AuditRecord", "NewApproval", "Store", "create_engine"]
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An engine tuned for the dialect: SQLite waits on its lock instead of failing at once."""
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"timeout": 30})
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **kwargs)
+
+
+def _record(row: ApprovalRow, approved_by: Sequence[str] = ()) -> ApprovalRecord:
+    return ApprovalRecord(
+        approval_id=row.approval_id,
+        state=row.state,
+        cluster_alias=row.cluster_alias,
+        project_id=row.project_id,
+        cluster_id=row.cluster_id,
+        endpoint=row.endpoint,
+        workflow_id=row.workflow_id,
+        requester_id=row.requester_id,
+        channel_id=row.channel_id,
+        message_ts=row.message_ts,
+        reason=row.reason,
+        required=row.required,
+        summary=json.loads(row.summary or "{}"),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        decided_at=row.decided_at,
+        decided_by=row.decided_by,
+        cancel_request_id=row.cancel_request_id,
+        outcome=row.outcome,
+        approved_by=tuple(approved_by),
+    )
+
+
+class Store:
+    """The bot's database. One per process; `dispose()` on shutdown."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.session = async_sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    async def create_schema(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+
+    async def ping(self) -> bool:
+        """True when the database answers (for /readyz)."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:  # any failure means "not ready"
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    # -- approval requests ------------------------------------------------------------------
+
+    async def create_request(self, new: NewApproval) -> None:
+        values = {k: v for k, v in new.__dict__.items() if k != "summary"}
+        async with self.session.begin() as s:
+            s.add(
+                ApprovalRow(
+                    **values,
+                    state="pending",
+                    summary=ApprovalRecord.summary_json(new.summary),
+                )
+            )
+
+    async def get_request(self, approval_id: str) -> ApprovalRecord | None:
+        async with self.session() as s:
+            row = await s.get(ApprovalRow, approval_id)
+            if row is None:
+                return None
+            users = await s.scalars(
+                select(GivenApprovalRow.user_id)
+                .where(GivenApprovalRow.approval_id == approval_id)
+                .order_by(GivenApprovalRow.at, GivenApprovalRow.user_id)
+            )
+            return _record(row, list(users))
+
+    async def set_message_ts(self, approval_id: str, message_ts: str) -> None:
+        async with self.session.begin() as s:
+            await s.execute(
+                update(ApprovalRow)
+                .where(ApprovalRow.approval_id == approval_id)
+                .values(message_ts=message_ts)
+            )
+
+    async def transition(
+        self, approval_id: str, expected: str | Sequence[str], new_state: str, **values: Any
+    ) -> bool:
+        """Compare-and-set the state; True only for the one caller whose update matched."""
+        states = [expected] if isinstance(expected, str) else list(expected)
+        async with self.session.begin() as s:
+            result = await s.execute(
+                update(ApprovalRow)
+                .where(ApprovalRow.approval_id == approval_id, ApprovalRow.state.in_(states))
+                .values(state=new_state, **values)
+            )
+            return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def add_approval(self, approval_id: str, user_id: str, at: datetime) -> int | None:
+        """Record one approval; return how many distinct approvals there now are.
+
+        None when this user had already approved (the primary key refuses a second row).
+        """
+        try:
+            async with self.session.begin() as s:
+                await s.execute(
+                    insert(GivenApprovalRow).values(approval_id=approval_id, user_id=user_id, at=at)
+                )
+        except IntegrityError:
+            return None
+        async with self.session() as s:
+            count = await s.scalar(
+                select(func.count()).where(GivenApprovalRow.approval_id == approval_id)
+            )
+        return int(count or 0)
+
+    async def due_for_expiry(self, now: datetime) -> list[str]:
+        async with self.session() as s:
+            ids = await s.scalars(
+                select(ApprovalRow.approval_id).where(
+                    ApprovalRow.state == "pending", ApprovalRow.expires_at <= now
+                )
+            )
+            return list(ids)
+
+    async def requests_in_state(self, state: str) -> list[ApprovalRecord]:
+        async with self.session() as s:
+            rows = await s.scalars(select(ApprovalRow).where(ApprovalRow.state == state))
+            return [_record(r) for r in rows]
+
+    # -- audit log --------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        approval_id: str | None = None,
+        cluster_id: str | None = None,
+        workflow_id: str | None = None,
+        request_id: str | None = None,
+        **detail: Any,
+    ) -> None:
+        async with self.session.begin() as s:
+            s.add(
+                AuditRow(
+                    at=at,
+                    actor=actor,
+                    action=action,
+                    approval_id=approval_id,
+                    cluster_id=cluster_id,
+                    workflow_id=workflow_id,
+                    request_id=request_id,
+                    detail=json.dumps(detail, sort_keys=True, default=str),
+                )
+            )
+
+    async def audit_log(
+        self,
+        *,
+        workflow_id: str | None = None,
+        cluster_id: str | None = None,
+        since: datetime | None = None,
+    ) -> list[AuditRecord]:
+        query = select(AuditRow).order_by(AuditRow.id)
+        if workflow_id:
+            query = query.where(AuditRow.workflow_id == workflow_id)
+        if cluster_id:
+            query = query.where(AuditRow.cluster_id == cluster_id)
+        if since:
+            query = query.where(AuditRow.at >= since)
+        async with self.session() as s:
+            rows = await s.scalars(query)
+            return [
+                AuditRecord(
+                    r.at,
+                    r.approval_id,
+                    r.actor,
+                    r.action,
+                    r.cluster_id,
+                    r.workflow_id,
+                    r.request_id,
+                    json.loads(r.detail or "{}"),
+                )
+                for r in rows
+            ]
