@@ -7,6 +7,7 @@ helpers in `bot.cce.models` and never `bot.cancellability` (the simulator checks
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -74,7 +75,7 @@ class Line:
 
 def chain(task_types: Sequence[str] = TASK_ORDER) -> list[Line]:
     """The default lines: each task to the next, none marked critical."""
-    return [Line(a, b) for a, b in zip(task_types, task_types[1:], strict=False)]
+    return [Line(a, b) for a, b in itertools.pairwise(task_types)]
 
 
 def _running_script(start: int = 0) -> list[Step]:
@@ -121,9 +122,9 @@ class _Cluster:
     workflow_ids: list[str] = field(default_factory=list)
 
 
-def cancel_refusal(phase: str, points: Iterable[tuple[str, str | None]], lines: Iterable[Line]) -> (
-    str | None
-):
+def cancel_refusal(
+    phase: str, points: Iterable[tuple[str, str | None]], lines: Iterable[Line]
+) -> str | None:
     """Why the API refuses a cancel, or None: the rules of reference §2.1, checked independently."""
     if phase.strip().lower() not in {"init", "pending"}:
         return f"workflow phase is {phase}, a cancel is accepted only in phase Init or Pending"
@@ -199,6 +200,7 @@ class World:
         *,
         workflow_id: str | None = None,
         target_version: str = "v1.29",
+        cluster_version: str | None = None,
         points: Sequence[tuple[str, str | None]] | None = None,
         lines: Sequence[Line] | None = None,
         phase: str | None = None,
@@ -215,7 +217,7 @@ class World:
         wf = _Workflow(
             workflow_id=workflow_id or str(uuid.uuid4()),
             cluster_id=cluster_id,
-            cluster_version=cluster.version,
+            cluster_version=cluster_version or cluster.version,
             target_version=target_version,
             created=created,
             updated=created,
@@ -225,9 +227,11 @@ class World:
             script_start=self._clock(),
         )
         started = [(t, s) for t, s in points or () if s]
+        slot = age_seconds / (len(started) + 1)
         for index, (task, status) in enumerate(started):
-            at = created + timedelta(seconds=age_seconds * (index + 0.5) / (len(started) + 1))
-            self._set(wf, task, status, at)
+            at = created + timedelta(seconds=slot * (index + 0.5))
+            self._set(wf, task, "Running", at)
+            self._set(wf, task, status, at + timedelta(seconds=slot * 0.8))
         if started:
             wf.updated = self._wall()
         wf.phase = phase or _derive_phase(wf)
@@ -238,8 +242,11 @@ class World:
     def add_running_workflows(self, cluster_id: str, n: int) -> list[str]:
         """Add `n` workflows with PreCheck Running that play the rest of the upgrade to Success."""
         return [
-            self.add_workflow(cluster_id, points=[("PreCheck", "Running"), *[
-                (t, None) for t in TASK_ORDER[1:]]], script=_running_script(1))
+            self.add_workflow(
+                cluster_id,
+                points=[("PreCheck", "Running"), *[(t, None) for t in TASK_ORDER[1:]]],
+                script=_running_script(1),
+            )
             for _ in range(n)
         ]
 
@@ -297,11 +304,11 @@ class World:
     def create_workflow(
         self, project_id: str, cluster_id: str, cluster_version: str | None, target_version: str
     ) -> dict[str, Any]:
-        cluster = self._locate_cluster(project_id, cluster_id)
-        workflow_id = self.add_workflow(cluster_id, target_version=target_version)
-        wf = self._workflows[workflow_id]
-        wf.cluster_version = cluster_version or cluster.version
-        return self._to_json(wf)
+        self._locate_cluster(project_id, cluster_id)
+        workflow_id = self.add_workflow(
+            cluster_id, target_version=target_version, cluster_version=cluster_version
+        )
+        return self._to_json(self._workflows[workflow_id])
 
     def cancel_workflow(self, project_id: str, cluster_id: str, workflow_id: str) -> dict[str, Any]:
         wf = self._locate(project_id, cluster_id, workflow_id)

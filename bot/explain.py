@@ -1,0 +1,56 @@
+"""Plain words for CCE failures, always with Huawei's request id so an operator can open a ticket.
+
+Never includes a traceback, a header or a credential.
+"""
+
+from __future__ import annotations
+
+from bot.blocks import escape
+from bot.cce.errors import (
+    CCEAuthError,
+    CCECancelUnconfirmed,
+    CCEError,
+    CCEInvalidRequest,
+    CCENotFound,
+    CCEResponseInvalid,
+    CCEStatusError,
+    CCETransportError,
+)
+
+__all__ = ["describe_cce_error"]
+
+
+def _rid(exc: CCEError) -> str:
+    return f" (request id `{escape(exc.request_id)}`)" if exc.request_id else ""
+
+
+def describe_cce_error(exc: CCEError) -> str:
+    """One or two sentences for Slack."""
+    if isinstance(exc, CCEInvalidRequest):
+        return f"That is not a valid request: {escape(str(exc))}."
+    if isinstance(exc, CCEAuthError):
+        return (
+            f"The CCE API refused the bot's credentials: `{escape(exc.error_code or '?')}` "
+            f"{escape(exc.error_msg or '')}{_rid(exc)}. Check CLOUD_SDK_AK/SK or CCE_AUTH_TOKEN "
+            "and the IAM permissions."
+        )
+    if isinstance(exc, CCENotFound):
+        return (
+            f"The CCE API says it does not exist: `{escape(exc.error_code or '404')}` "
+            f"{escape(exc.error_msg or '')}{_rid(exc)}."
+        )
+    if isinstance(exc, CCEStatusError):
+        return (
+            f"The CCE API answered HTTP {exc.status}: `{escape(exc.error_code or '?')}` "
+            f"{escape(exc.error_msg or '')}{_rid(exc)}."
+        )
+    if isinstance(exc, CCECancelUnconfirmed):
+        return (
+            f"The cancel could not be confirmed: {escape(str(exc))}. Run `/cce-upgrade status` "
+            "to see the workflow before trying again."
+        )
+    if isinstance(exc, CCETransportError):
+        return "The CCE API could not be reached (timeout or connection failure); try again."
+    if isinstance(exc, CCEResponseInvalid):
+        return f"The CCE API answered with something the bot could not read{_rid(exc)}."
+    return f"The CCE call failed{_rid(exc)}."

@@ -1,0 +1,399 @@
+"""The cancel-with-approval use case (SPEC §3): open a request, decide on it, send the cancel.
+
+It ties the domain (approvals, cancellability) to the store, the CCE client and a `Poster`.
+Handlers call it and show what it returns; it never sees a Slack payload.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.approvals import (
+    AlreadyDecided,
+    ApprovalError,
+    ApprovalPolicy,
+    ApprovalState,
+    UnknownApproval,
+    check_decider,
+)
+from bot.blocks import RequestView, escape, request_message, slack_date
+from bot.cancellability import cancellability
+from bot.cce.client import CCEClient
+from bot.cce.endpoints import ClusterRef
+from bot.cce.errors import CCEError
+from bot.cce.models import WorkflowTask
+from bot.commands import Cancel
+from bot.config import Config
+from bot.directory import ApproverDirectory
+from bot.explain import describe_cce_error
+from bot.slack_poster import Poster, SlackPostError
+from bot.store import ApprovalRecord, NewApproval, Store
+from bot.timeline import Snapshot, snapshot
+
+__all__ = ["CancelFlow", "Cancelled", "FlowError"]
+
+logger = logging.getLogger(__name__)
+
+
+class FlowError(Exception):
+    """An expected refusal with a message for the user (never a traceback)."""
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """Handed to the watcher once the API has accepted a cancel."""
+
+    record: ApprovalRecord
+    workflow: WorkflowTask
+
+
+OnCancelled = Callable[[Cancelled], Awaitable[None]]
+
+
+def view_of(rec: ApprovalRecord) -> RequestView:
+    return RequestView(
+        approval_id=rec.approval_id,
+        alias=rec.cluster_alias,
+        cluster_id=rec.cluster_id,
+        workflow_id=rec.workflow_id,
+        requester_id=rec.requester_id,
+        reason=rec.reason,
+        expires_at=rec.expires_at,
+        required=rec.required,
+        approved_by=rec.approved_by,
+        snap=Snapshot.from_dict(rec.summary),
+        state=rec.state,
+        outcome=rec.outcome,
+    )
+
+
+class CancelFlow:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        cce: CCEClient,
+        store: Store,
+        poster: Poster,
+        directory: ApproverDirectory,
+        clock: Callable[[], datetime],
+        on_cancelled: OnCancelled | None = None,
+    ) -> None:
+        self.config = config
+        self.cce = cce
+        self.store = store
+        self.poster = poster
+        self.directory = directory
+        self.clock = clock
+        self.on_cancelled = on_cancelled
+        bot = config.bot
+        self.policy = ApprovalPolicy(
+            approver_users=frozenset(bot.approvers.users),
+            required=bot.approval.required,
+            allow_self_approval=bot.approval.allow_self_approval,
+            expires_after=bot.approval.expires_after,
+        )
+
+    def channel_allowed(self, channel_id: str) -> bool:
+        allowed = self.config.bot.channels
+        return allowed is None or channel_id in allowed
+
+    def resolve(self, cluster: str) -> tuple[str | None, ClusterRef]:
+        try:
+            return self.config.cluster(cluster)
+        except LookupError as exc:
+            raise FlowError(f"{escape(str(exc.args[0]))}.") from None
+
+    async def read(self, ref: ClusterRef, workflow_id: str) -> WorkflowTask:
+        try:
+            return await self.cce.show_workflow(ref, workflow_id)
+        except CCEError as exc:
+            raise FlowError(describe_cce_error(exc)) from None
+
+    # -- opening a request ------------------------------------------------------------------
+
+    async def open_request(self, user_id: str, channel_id: str, cmd: Cancel) -> str:
+        """Pre-check, store and post the request; return what to tell the requester."""
+        alias, ref = self.resolve(cmd.cluster)
+        workflow = await self.read(ref, cmd.workflow_id)
+        verdict = cancellability(workflow)
+        now = self.clock()
+        if not verdict.cancellable:
+            await self.store.audit(
+                at=now,
+                actor=user_id,
+                action="request.refused",
+                cluster_id=ref.cluster_id,
+                workflow_id=cmd.workflow_id,
+                reasons=[b.message for b in verdict.blockers],
+            )
+            raise FlowError(
+                f"Workflow `{cmd.workflow_id}` cannot be cancelled now, so no request was "
+                f"opened. {escape(verdict.explain())}"
+            )
+        approval_id = "req-" + secrets.token_hex(6)
+        new = NewApproval(
+            approval_id=approval_id,
+            cluster_alias=alias,
+            project_id=ref.project_id,
+            cluster_id=ref.cluster_id,
+            endpoint=ref.endpoint,
+            workflow_id=cmd.workflow_id,
+            requester_id=user_id,
+            channel_id=channel_id,
+            reason=cmd.reason,
+            required=self.policy.required,
+            created_at=now,
+            expires_at=now + self.policy.expires_after,
+            summary=snapshot(workflow).to_dict(),
+        )
+        await self.store.create_request(new)
+        rec = await self._get(approval_id)
+        text, blocks = request_message(view_of(rec))
+        try:
+            ts = await self.poster.post(channel_id, text, blocks)
+        except SlackPostError as exc:
+            await self.store.transition(
+                approval_id,
+                ApprovalState.PENDING,
+                ApprovalState.FAILED,
+                outcome=f"could not post the request: {exc.error}",
+                decided_at=now,
+            )
+            await self._audit(rec, "bot", "request.post_failed", error=exc.error)
+            fix = exc.fix or f"Slack refused the message (`{exc.error}`)."
+            raise FlowError(f"{fix} No request was left open.") from None
+        await self.store.set_message_ts(approval_id, ts)
+        await self._audit(rec, user_id, "request.opened", reason=cmd.reason, message_ts=ts)
+        logger.info(
+            "approval.opened", extra={"approval_id": approval_id, "workflow_id": cmd.workflow_id}
+        )
+        return (
+            f"Approval request `{approval_id}` posted. An approver must approve it before "
+            f"{slack_date(new.expires_at)}."
+        )
+
+    # -- deciding ---------------------------------------------------------------------------
+
+    async def decide(self, approval_id: str, user_id: str, *, approving: bool) -> str | None:
+        """Apply one click. Returns an ephemeral note for the clicker, or None."""
+        rec = await self.store.get_request(approval_id)
+        if rec is None:
+            raise UnknownApproval()
+        now = self.clock()
+        if rec.state == ApprovalState.PENDING and now >= rec.expires_at:
+            await self.expire(rec.approval_id)
+            rec = await self._get(approval_id)
+        check_decider(
+            policy=self.policy,
+            user_id=user_id,
+            requester_id=rec.requester_id,
+            is_approver=await self.directory.is_approver(user_id),
+            approving=approving,
+            state=rec.state,
+            decided_by=rec.decided_by,
+            expires_at=rec.expires_at,
+            now=now,
+            approved_by=rec.approved_by,
+        )
+        if not approving:
+            return await self._reject(rec, user_id, now)
+        count = await self.store.add_approval(approval_id, user_id, now)
+        if count is None:
+            return None  # a duplicate click: this user's approval is already recorded
+        await self._audit(rec, user_id, "approval.given", count=count)
+        if count < rec.required:
+            await self._refresh(approval_id)
+            return f"Approval recorded ({count} of {rec.required}); waiting for another approver."
+        won = await self.store.transition(
+            approval_id,
+            ApprovalState.PENDING,
+            ApprovalState.APPROVED,
+            decided_by=user_id,
+            decided_at=now,
+        )
+        if not won:
+            latest = await self._get(approval_id)
+            raise AlreadyDecided(latest.state, latest.decided_by)
+        await self._audit(rec, user_id, "approval.approved")
+        await self._refresh(approval_id)
+        await self.execute(approval_id)
+        return None
+
+    async def _reject(self, rec: ApprovalRecord, user_id: str, now: datetime) -> str | None:
+        won = await self.store.transition(
+            rec.approval_id,
+            ApprovalState.PENDING,
+            ApprovalState.REJECTED,
+            decided_by=user_id,
+            decided_at=now,
+            outcome=f"Rejected by <@{user_id}>.",
+        )
+        if not won:
+            latest = await self._get(rec.approval_id)
+            raise AlreadyDecided(latest.state, latest.decided_by)
+        await self._audit(rec, user_id, "approval.rejected")
+        await self._refresh(rec.approval_id)
+        return None
+
+    async def expire(self, approval_id: str) -> bool:
+        rec = await self._get(approval_id)
+        won = await self.store.transition(
+            approval_id,
+            ApprovalState.PENDING,
+            ApprovalState.EXPIRED,
+            decided_at=self.clock(),
+            outcome="Expired without enough approvals.",
+        )
+        if won:
+            await self._audit(rec, "bot", "request.expired")
+            await self._refresh(approval_id)
+        return won
+
+    async def expire_due(self) -> int:
+        """The expiry job: every pending request past its time becomes expired (once)."""
+        count = 0
+        for approval_id in await self.store.due_for_expiry(self.clock()):
+            count += await self.expire(approval_id)
+        return count
+
+    # -- the cancel itself ------------------------------------------------------------------
+
+    async def execute(self, approval_id: str) -> None:
+        """Re-read, then send the one cancel for an approved request and record the outcome."""
+        rec = await self._get(approval_id)
+        ref = ClusterRef(rec.project_id, rec.cluster_id, rec.endpoint)
+        try:
+            workflow = await self.cce.show_workflow(ref, rec.workflow_id)
+        except CCEError as exc:
+            await self._fail(
+                rec,
+                f"The workflow could not be re-read, so no cancel was sent. "
+                f"{describe_cce_error(exc)}",
+                exc.request_id,
+            )
+            return
+        verdict = cancellability(workflow)
+        if not verdict.cancellable:
+            await self._fail(
+                rec,
+                "The workflow is no longer cancellable, so no cancel was sent. "
+                f"{escape(verdict.explain())}",
+                None,
+                snapshot(workflow),
+            )
+            return
+        await self._audit(rec, "bot", "cancel.sent")
+        try:
+            outcome = await self.cce.cancel_workflow(ref, rec.workflow_id)
+        except CCEError as exc:
+            await self._fail(rec, describe_cce_error(exc), exc.request_id)
+            return
+        snap = snapshot(outcome.workflow)
+        rid = outcome.request_id
+        by = ", ".join(f"<@{u}>" for u in rec.approved_by) or f"<@{rec.decided_by}>"
+        note = (
+            f":octagonal_sign: Cancelled. Approved by {by}; the API answered phase "
+            f"*{escape(snap.phase or '?')}*"
+            + (f", request id `{escape(rid)}`" if rid else "")
+            + (
+                " (its answer was lost; confirmed by reading the workflow)"
+                if outcome.confirmed_by_read
+                else ""
+            )
+            + "."
+        )
+        await self.store.transition(
+            approval_id,
+            ApprovalState.APPROVED,
+            ApprovalState.CANCELLED,
+            cancel_request_id=rid,
+            outcome=note,
+            summary=ApprovalRecord.summary_json(snap.to_dict()),
+        )
+        await self._audit(
+            rec,
+            "bot",
+            "cancel.accepted",
+            request_id=rid,
+            phase=snap.phase,
+            confirmed_by_read=outcome.confirmed_by_read,
+        )
+        logger.info(
+            "cce.cancel.accepted",
+            extra={"approval_id": approval_id, "request_id": rid, "workflow_id": rec.workflow_id},
+        )
+        await self._refresh(approval_id)
+        await self._reply(rec, note)
+        if self.on_cancelled is not None:
+            await self.on_cancelled(Cancelled(await self._get(approval_id), outcome.workflow))
+
+    async def _fail(
+        self, rec: ApprovalRecord, text: str, request_id: str | None, snap: Snapshot | None = None
+    ) -> None:
+        values = {"summary": ApprovalRecord.summary_json(snap.to_dict())} if snap else {}
+        await self.store.transition(
+            rec.approval_id,
+            ApprovalState.APPROVED,
+            ApprovalState.FAILED,
+            outcome=f":warning: {text}",
+            cancel_request_id=request_id,
+            **values,
+        )
+        await self._audit(rec, "bot", "cancel.failed", request_id=request_id, detail_text=text)
+        await self._refresh(rec.approval_id)
+        await self._reply(rec, f":warning: {text}")
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _get(self, approval_id: str) -> ApprovalRecord:
+        rec = await self.store.get_request(approval_id)
+        if rec is None:
+            raise UnknownApproval()
+        return rec
+
+    async def _refresh(self, approval_id: str) -> None:
+        """Re-render the request message from the store (the one source of truth)."""
+        rec = await self._get(approval_id)
+        if rec.message_ts is None:
+            return
+        text, blocks = request_message(view_of(rec))
+        try:
+            await self.poster.update(rec.channel_id, rec.message_ts, text, blocks)
+        except SlackPostError:
+            logger.warning("approval.message.update_failed", extra={"approval_id": approval_id})
+
+    async def _reply(self, rec: ApprovalRecord, text: str) -> None:
+        if rec.message_ts is None:
+            return
+        try:
+            await self.poster.post(rec.channel_id, text, thread_ts=rec.message_ts)
+        except SlackPostError:
+            logger.warning("approval.reply.failed", extra={"approval_id": rec.approval_id})
+
+    async def _audit(
+        self,
+        rec: ApprovalRecord,
+        actor: str,
+        action: str,
+        *,
+        request_id: str | None = None,
+        **detail: object,
+    ) -> None:
+        await self.store.audit(
+            at=self.clock(),
+            actor=actor,
+            action=action,
+            approval_id=rec.approval_id,
+            cluster_id=rec.cluster_id,
+            workflow_id=rec.workflow_id,
+            request_id=request_id,
+            **detail,
+        )
+
+
+__all__ += ["ApprovalError"]

@@ -1,0 +1,82 @@
+"""A compact, comparable snapshot of a workflow: phase, versions and each task's status/times.
+
+It is what the request message shows, what a watch stores as "last reported", and what two
+polls are compared on. Pure: no Slack, no HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.cce.models import WorkflowTask, format_api_time
+
+__all__ = ["Snapshot", "TaskLine", "snapshot"]
+
+_SETTLED_PHASES = {"cancel", "success"}
+_ACTIVE = {"running", "init", "queuing", "queue", "pause"}
+
+
+@dataclass(frozen=True)
+class TaskLine:
+    task_type: str
+    status: str | None = None
+    start: str | None = None
+    end: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    phase: str | None
+    cluster_version: str | None = None
+    target_version: str | None = None
+    tasks: tuple[TaskLine, ...] = field(default_factory=tuple)
+
+    @property
+    def settled(self) -> bool:
+        """SPEC §5: phase Cancel or Success and no task running."""
+        if (self.phase or "").lower() not in _SETTLED_PHASES:
+            return False
+        return not any((t.status or "").lower() in _ACTIVE for t in self.tasks)
+
+    def task(self, task_type: str) -> TaskLine | None:
+        return next((t for t in self.tasks if t.task_type == task_type), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Snapshot:
+        if not data:
+            return cls(phase=None)
+        tasks = tuple(TaskLine(**t) for t in data.get("tasks", ()))
+        return cls(
+            phase=data.get("phase"),
+            cluster_version=data.get("cluster_version"),
+            target_version=data.get("target_version"),
+            tasks=tasks,
+        )
+
+
+def _time(value: datetime | str | None) -> str | None:
+    return None if value is None else format_api_time(value)
+
+
+def snapshot(workflow: WorkflowTask) -> Snapshot:
+    """The parts of a workflow the bot reports on."""
+    tasks = tuple(
+        TaskLine(
+            task_type=p.task_type or "?",
+            status=p.status,
+            start=_time(p.start_time_stamp),
+            end=_time(p.end_time_stamp),
+        )
+        for p in workflow.status.point_statuses
+    )
+    return Snapshot(
+        phase=workflow.status.phase,
+        cluster_version=workflow.spec.cluster_version,
+        target_version=workflow.spec.target_version,
+        tasks=tasks,
+    )
