@@ -238,3 +238,21 @@ def status_message(
     )
     fallback = f"Workflow {workflow_id}: phase {snap.phase or 'unknown'}"
     return fallback, [_section(text)]
+
+
+def list_message(
+    alias: str | None, cluster_id: str, rows: list[tuple[str, Snapshot, str]]
+) -> tuple[str, list[Block]]:
+    """The answer to `list`: each workflow (id, phase, versions, created), newest first."""
+    label = cluster_label(alias, cluster_id)
+    if not rows:
+        return f"No upgrade workflows on {alias or cluster_id}.", [
+            _section(f"No upgrade workflows on {label}.")
+        ]
+    lines = [
+        f"• `{wid}`: *{escape(snap.phase or 'unknown')}*, {versions(snap)}, created {escape(made)}"
+        for wid, snap, made in rows[:40]
+    ]
+    more = f"\n_…and {len(rows) - 40} more_" if len(rows) > 40 else ""
+    text = f"*Upgrade workflows on* {label} (newest first)\n" + "\n".join(lines) + more
+    return f"{len(rows)} upgrade workflows on {alias or cluster_id}", [_section(text)]

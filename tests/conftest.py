@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,3 +20,60 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SKIP_SLACK_SDK_WARNING", "1")
     yield
+
+
+# -- databases ------------------------------------------------------------------------------
+
+PG_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
+async def _postgres_ready(url: str) -> str | None:
+    from sqlalchemy import text
+
+    from bot.store import create_engine
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure: report why
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await engine.dispose()
+    return None
+
+
+async def fresh_postgres() -> str:
+    """The PostgreSQL test database with every table of ours emptied (skip or fail if absent)."""
+    problem = await _postgres_ready(PG_URL)
+    if problem is not None:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required (REQUIRE_POSTGRES=1) but unusable: {problem}")
+        pytest.skip(f"PostgreSQL not available: {problem}")
+    from bot.store import Store, create_engine
+    from bot.store.tables import Base
+
+    store = Store(create_engine(PG_URL))
+    await store.create_schema()
+    async with store.engine.begin() as conn:
+        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        from sqlalchemy import text
+
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+    await store.dispose()
+    return PG_URL
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A clean database of each kind: a SQLite file under tmp_path, and PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    return await fresh_postgres()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"

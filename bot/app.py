@@ -1,0 +1,242 @@
+"""The app factory: builds the Bolt app with its shared CCE client, store and scheduler.
+
+`create_app(config)` builds everything and starts nothing; `await bot.start()` creates the schema
+and starts the scheduler; `await bot.stop()` closes it all. Overrides exist for tests and the
+local simulator, not for features.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+import handlers
+from bot.cce.client import CCEClient, RetryPolicy, default_timeout
+from bot.cce.signing import AKSKAuth, Credentials, TokenAuth
+from bot.config import Config
+from bot.directory import ApproverDirectory
+from bot.flow import CancelFlow
+from bot.queries import Queries
+from bot.slack_poster import SlackPoster
+from bot.store import Store, create_engine
+
+__all__ = ["BotApp", "create_app", "utcnow"]
+
+logger = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def cce_auth(config: Config) -> httpx.Auth | None:
+    s = config.settings
+    if s.cloud_sdk_ak is not None and s.cloud_sdk_sk is not None:
+        token = s.cloud_sdk_security_token
+        return AKSKAuth(
+            Credentials(
+                s.cloud_sdk_ak.get_secret_value(),
+                s.cloud_sdk_sk.get_secret_value(),
+                token.get_secret_value() if token else None,
+            )
+        )
+    if s.cce_auth_token is not None:
+        return TokenAuth(s.cce_auth_token.get_secret_value())
+    return None
+
+
+class BotApp:
+    """Everything one bot process owns, started and stopped together."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        bolt: AsyncApp,
+        cce: CCEClient,
+        store: Store,
+        flow: CancelFlow,
+        queries: Queries,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.config = config
+        self.bolt = bolt
+        self.cce = cce
+        self.store = store
+        self.flow = flow
+        self.queries = queries
+        self.clock = clock
+        self.instance_id = secrets.token_hex(4)
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._started = False
+
+    async def start(self, *, scheduler: bool = True) -> None:
+        await self.store.create_schema()
+        if scheduler:
+            expiry_every = min(self.config.bot.approval.expires_after / 4, timedelta(seconds=15))
+            self.scheduler.add_job(
+                self.expire_tick,
+                "interval",
+                seconds=max(expiry_every.total_seconds(), 1),
+                id="approvals.expire",
+                max_instances=1,
+                coalesce=True,
+            )
+            self.scheduler.start()
+        self._started = True
+        logger.info("bot.started", extra={"instance": self.instance_id})
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.cce.aclose()
+        await self.store.dispose()
+        logger.info("bot.stopped", extra={"instance": self.instance_id})
+
+    async def expire_tick(self) -> None:
+        """Scheduler job: never raises (a failure is logged and retried next tick)."""
+        try:
+            await self.flow.expire_due()
+        except Exception:
+            logger.exception("approvals.expire.failed")
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    async def handle_slack(self, request: web.Request) -> web.Response:
+        bolt_request = to_bolt_request(await request.text(), request)
+        bolt_response = await self.bolt.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    async def handle_healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def handle_readyz(self, request: web.Request) -> web.Response:
+        db = await self.store.ping()
+        ok = db and self._started
+        return web.json_response({"ok": ok, "database": db}, status=200 if ok else 503)
+
+    def web_app(self) -> web.Application:
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_post("/slack/events", self.handle_slack)
+        app.router.add_get("/healthz", self.handle_healthz)
+        app.router.add_get("/readyz", self.handle_readyz)
+        return app
+
+
+def to_bolt_request(raw: str, request: web.Request) -> AsyncBoltRequest:
+    """Bolt's request, with its "payload" quirk corrected for slash commands.
+
+    Bolt parses any form body that contains the letters `payload` as an interactivity post, so
+    `/cce-upgrade cancel payload-cluster …` would be dropped as 404. A slash command has a
+    `command` field and no `payload` field: re-parse it as the plain form it is.
+    """
+    bolt_request = AsyncBoltRequest(
+        body=raw, query=request.query_string, headers=dict(request.headers)
+    )
+    if not bolt_request.body and "payload" in raw:
+        form = dict(parse_qsl(raw, keep_blank_values=True))
+        if "command" in form and "payload" not in form:
+            bolt_request.body = form
+            bolt_request.context = build_async_context(AsyncBoltContext({}), form)
+    return bolt_request
+
+
+def _slack_client(config: Config) -> AsyncWebClient:
+    token = config.settings.slack_bot_token
+    return AsyncWebClient(
+        token=token.get_secret_value() if token else None,
+        base_url=config.settings.slack_api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+        ],
+    )
+
+
+def create_app(
+    config: Config,
+    *,
+    cce_transport: httpx.AsyncBaseTransport | None = None,
+    slack_client: AsyncWebClient | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    retry: RetryPolicy | None = None,
+) -> BotApp:
+    """Build the bot. Nothing is started and no network call is made here."""
+    s = config.settings
+    http = httpx.AsyncClient(
+        auth=cce_auth(config),
+        timeout=default_timeout(),
+        transport=cce_transport,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        trust_env=False,
+    )
+    cce = CCEClient(http, retry=retry)
+    client = slack_client or _slack_client(config)
+    secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else None
+    bolt = AsyncApp(
+        client=client,
+        signing_secret=secret or "socket-mode-does-not-verify-signatures",
+        request_verification_enabled=secret is not None,
+        process_before_response=False,
+    )
+    store = Store(create_engine(s.database_url))
+    directory = ApproverDirectory(
+        client,
+        users=config.bot.approvers.users,
+        usergroups=config.bot.approvers.usergroups,
+        clock=clock,
+    )
+    flow = CancelFlow(
+        config=config,
+        cce=cce,
+        store=store,
+        poster=SlackPoster(client),
+        directory=directory,
+        clock=clock,
+    )
+    queries = Queries(flow)
+    bot = BotApp(
+        config=config, bolt=bolt, cce=cce, store=store, flow=flow, queries=queries, clock=clock
+    )
+
+    @bolt.middleware
+    async def inject(context: Any, next: Any) -> Any:  # Bolt injects by this name
+        context["flow"] = flow
+        context["queries"] = queries
+        return await next()
+
+    @bolt.error
+    async def on_error(error: Exception, body: dict[str, Any], respond: Any = None) -> None:
+        ref = secrets.token_hex(4)
+        logger.exception("bot.unhandled_error", extra={"error_ref": ref}, exc_info=error)
+        if respond is not None:
+            try:
+                await respond(
+                    text=f":warning: Something went wrong inside the bot (reference `{ref}`). "
+                    "Nothing more was done; an operator can find the details in the logs.",
+                    response_type="ephemeral",
+                    replace_original=False,
+                )
+            except Exception:
+                logger.exception("bot.error_reply_failed", extra={"error_ref": ref})
+
+    handlers.register(bolt)
+    return bot

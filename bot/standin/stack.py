@@ -1,0 +1,179 @@
+"""The whole bot on loopback: the simulator, the Slack stand-in and the bot serving HTTP.
+
+Used by the end-to-end tests and the offline demo. It drives the bot only from outside, the way
+Slack would (signed HTTP posts), so the bot runs its production code paths unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+from aiohttp import web
+
+from bot.app import BotApp, create_app, utcnow
+from bot.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
+from bot.cce.client import RetryPolicy
+from bot.config import BotConfig, Config, Settings
+from bot.simulator import RunningSimulator
+from bot.standin.slack_api import FakeSlack
+from bot.standin.slack_requests import block_actions_body, post_signed, slash_command_body
+
+__all__ = ["BotServer", "Stack", "serve_bot", "stack_config"]
+
+SIGNING_SECRET = "standin-signing-secret"
+SIM_TOKEN = "standin-iam-token"
+FAST_RETRY = RetryPolicy(attempts=3, timeout=5.0, wait_initial=0.01, wait_max=0.05, wait_jitter=0)
+
+
+def stack_config(
+    sim: RunningSimulator,
+    slack: FakeSlack,
+    database_url: str,
+    bot_yaml: dict[str, Any],
+) -> Config:
+    """Settings pointing at the stand-ins, and a YAML-equivalent config (validated)."""
+    settings = Settings(
+        slack_bot_token="xoxb-standin",
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        cce_auth_token=SIM_TOKEN,
+        cce_project_id=sim.project_id,
+        cce_endpoint=sim.url,
+        database_url=database_url,
+    )
+    return Config(settings, BotConfig.model_validate(bot_yaml))
+
+
+@dataclass
+class BotServer:
+    bot: BotApp
+    runner: web.AppRunner
+    url: str
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        await self.bot.stop()
+
+
+async def serve_bot(
+    bot: BotApp, host: str = "127.0.0.1", port: int = 0, *, scheduler: bool = True
+) -> BotServer:
+    await bot.start(scheduler=scheduler)
+    runner = web.AppRunner(bot.web_app(), access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound_host, bound_port = runner.addresses[0][:2]
+    return BotServer(bot, runner, f"http://{bound_host}:{bound_port}")
+
+
+@dataclass
+class Stack:
+    """A running bot with its stand-ins; `command` and `click` act as Slack users."""
+
+    sim: RunningSimulator
+    slack: FakeSlack
+    config: Config
+    clock: Callable[[], datetime]
+    scheduler: bool
+    server: BotServer | None = None
+    http: httpx.AsyncClient = field(
+        default_factory=lambda: httpx.AsyncClient(trust_env=False, timeout=10.0)
+    )
+    _n: itertools.count[int] = field(default_factory=itertools.count)
+
+    @property
+    def bot(self) -> BotApp:
+        if self.server is None:
+            raise RuntimeError("the bot is not running")
+        return self.server.bot
+
+    async def start_bot(self) -> BotApp:
+        bot = create_app(self.config, clock=self.clock, retry=FAST_RETRY)
+        self.server = await serve_bot(bot, scheduler=self.scheduler)
+        return bot
+
+    async def stop_bot(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+
+    async def restart_bot(self) -> BotApp:
+        await self.stop_bot()
+        return await self.start_bot()
+
+    async def post(
+        self, body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None
+    ) -> httpx.Response:
+        if self.server is None:
+            raise RuntimeError("the bot is not running")
+        return await post_signed(
+            self.server.url + "/slack/events", body, secret, timestamp=timestamp, client=self.http
+        )
+
+    async def command(
+        self, text: str, *, user: str = "U0REQUEST1", channel: str = "C0INCIDENT"
+    ) -> tuple[httpx.Response, str]:
+        """Type `/cce-upgrade <text>`; returns the HTTP answer and the response_url's name."""
+        name = f"cmd-{next(self._n)}"
+        body = slash_command_body(
+            text, user_id=user, channel_id=channel, response_url=self.slack.response_url(name)
+        )
+        return await self.post(body), name
+
+    async def click(
+        self,
+        approval_id: str,
+        *,
+        user: str,
+        message_ts: str,
+        channel: str = "C0INCIDENT",
+        approve: bool = True,
+    ) -> tuple[httpx.Response, str]:
+        name = f"act-{next(self._n)}"
+        body = block_actions_body(
+            action_id=APPROVE_ACTION_ID if approve else REJECT_ACTION_ID,
+            value=approval_id,
+            user_id=user,
+            channel_id=channel,
+            message_ts=message_ts,
+            response_url=self.slack.response_url(name),
+        )
+        return await self.post(body), name
+
+    def responses(self, name: str) -> list[dict[str, Any]]:
+        """What the bot sent to one response_url, in order."""
+        return [r for r in self.slack.responses if r.get("_name") == name]
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    sim: RunningSimulator,
+    database_url: str,
+    bot_yaml: dict[str, Any],
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    scheduler: bool = False,
+    slack: FakeSlack | None = None,
+) -> AsyncIterator[Stack]:
+    async with contextlib.AsyncExitStack() as exits:
+        if slack is None:
+            slack = await exits.enter_async_context(FakeSlack())
+        stack = Stack(
+            sim, slack, stack_config(sim, slack, database_url, bot_yaml), clock, scheduler
+        )
+        await stack.start_bot()
+        try:
+            yield stack
+        finally:
+            await stack.stop_bot()
+            await stack.http.aclose()
+
+
+__all__ += ["FAST_RETRY", "SIGNING_SECRET", "SIM_TOKEN", "running_stack"]

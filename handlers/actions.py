@@ -1,0 +1,46 @@
+"""Approve / Reject button clicks: ack at once, then let the flow decide; explain refusals."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.approvals import ApprovalError
+from bot.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
+from bot.flow import CancelFlow
+
+__all__ = ["handle_approve", "handle_reject", "register"]
+
+logger = logging.getLogger(__name__)
+
+
+async def _decide(
+    ack: Any, body: dict[str, Any], respond: Any, flow: CancelFlow, approving: bool
+) -> None:
+    await ack()
+    user_id = str((body.get("user") or {}).get("id", ""))
+    actions = body.get("actions") or [{}]
+    approval_id = str(actions[0].get("value", ""))[:64]
+    try:
+        note = await flow.decide(approval_id, user_id, approving=approving)
+    except ApprovalError as exc:
+        logger.info(
+            "approval.refused",
+            extra={"approval_id": approval_id, "slack_user": user_id, "status": type(exc).__name__},
+        )
+        note = str(exc)
+    if note:
+        await respond(text=note, response_type="ephemeral", replace_original=False)
+
+
+async def handle_approve(ack: Any, body: dict[str, Any], respond: Any, flow: CancelFlow) -> None:
+    await _decide(ack, body, respond, flow, approving=True)
+
+
+async def handle_reject(ack: Any, body: dict[str, Any], respond: Any, flow: CancelFlow) -> None:
+    await _decide(ack, body, respond, flow, approving=False)
+
+
+def register(app: Any) -> None:
+    app.action(APPROVE_ACTION_ID)(handle_approve)
+    app.action(REJECT_ACTION_ID)(handle_reject)

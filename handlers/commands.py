@@ -1,0 +1,62 @@
+"""`/cce-upgrade …`: parse, ack within Slack's 3 s, then do the API work and answer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.blocks import escape
+from bot.commands import Cancel, Help, Invalid, ListWorkflows, Status, Watch, parse_command
+from bot.flow import CancelFlow, FlowError
+from bot.queries import Queries
+from bot.usage import USAGE
+
+__all__ = ["COMMAND", "handle_cce_upgrade", "register"]
+
+logger = logging.getLogger(__name__)
+COMMAND = "/cce-upgrade"
+
+
+async def handle_cce_upgrade(
+    ack: Any, command: dict[str, Any], respond: Any, flow: CancelFlow, queries: Queries
+) -> None:
+    user_id = str(command.get("user_id", ""))
+    channel_id = str(command.get("channel_id", ""))
+    parsed = parse_command(str(command.get("text", "")))
+    if isinstance(parsed, Help):
+        await ack(text=USAGE)
+        return
+    if isinstance(parsed, Invalid):
+        await ack(text=f"{parsed.problem}\n\n{USAGE}")
+        return
+    if not flow.channel_allowed(channel_id):
+        await ack(
+            text="`/cce-upgrade` is not enabled in this channel. Use one of the incident "
+            "channels listed in the bot's config (`channels:`)."
+        )
+        return
+    await ack(text=f"Working on `{escape(parsed.cluster)}`…")
+    try:
+        if isinstance(parsed, Cancel):
+            reply = await flow.open_request(user_id, channel_id, parsed)
+            await respond(text=reply, response_type="ephemeral", replace_original=True)
+        elif isinstance(parsed, Status):
+            text, blocks = await queries.status(parsed.cluster, parsed.workflow_id)
+            await respond(
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=True
+            )
+        elif isinstance(parsed, ListWorkflows):
+            text, blocks = await queries.list(parsed.cluster)
+            await respond(
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=True
+            )
+        elif isinstance(parsed, Watch):
+            reply = await queries.watch(user_id, channel_id, parsed.cluster, parsed.workflow_id)
+            await respond(text=reply, response_type="ephemeral", replace_original=True)
+    except FlowError as exc:
+        logger.info("command.refused", extra={"slack_user": user_id, "status": str(exc)[:200]})
+        await respond(text=str(exc), response_type="ephemeral", replace_original=True)
+
+
+def register(app: Any) -> None:
+    app.command(COMMAND)(handle_cce_upgrade)

@@ -1,0 +1,68 @@
+"""Shared pieces of the end-to-end tests: ids of the simulator's default scenario, the bot's
+YAML config for tests, and a helper to find the approval request the bot posted."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.standin.slack_api import FakeSlack, Message
+
+PROJECT = "47eb1d64cbeb45cfa01ae20af4f4b563"
+PROD = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c01"  # workflow FAILED: Pending, cancellable
+STAGING = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c02"  # workflow running
+DEV = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c03"  # workflow finished
+QA = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c04"  # critical line not run yet
+WF_FAILED = "8a1d4e2f-6b3c-4f7a-9e1d-2c5b8a7f3e01"
+WF_RUNNING = "8a1d4e2f-6b3c-4f7a-9e1d-2c5b8a7f3e02"
+WF_DONE = "8a1d4e2f-6b3c-4f7a-9e1d-2c5b8a7f3e03"
+WF_CRITICAL = "8a1d4e2f-6b3c-4f7a-9e1d-2c5b8a7f3e04"
+
+REQUESTER = "U0REQUEST1"
+LEAD1 = "U0LEAD1"
+LEAD2 = "U0LEAD2"
+GROUP_LEAD = "U0GROUPLEAD"
+OUTSIDER = "U0OUTSIDER"
+CHANNEL = "C0INCIDENT"
+
+
+def bot_yaml(**overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "clusters": {
+            "prod-eu": {"cluster_id": PROD},
+            "staging-eu": {"cluster_id": STAGING},
+            "dev-eu": {"cluster_id": DEV},
+            "qa-eu": {"cluster_id": QA},
+        },
+        "approvers": {"users": [LEAD1, LEAD2], "usergroups": ["S0SRELEADS"]},
+    }
+    config.update(overrides)
+    return config
+
+
+def requests_posted(slack: FakeSlack) -> list[Message]:
+    """Approval request messages (top level, carrying a request id), oldest first."""
+    found = [m for m in slack.messages.values() if m.thread_ts is None and "req-" in text_of(m)]
+    return sorted(found, key=lambda m: m.ts)
+
+
+def approval_id_of(message: Message) -> str:
+    match = re.search(r"req-[0-9a-f]+", text_of(message))
+    if match is None:
+        raise AssertionError("no request id in the message")
+    return match.group(0)
+
+
+def buttons(message: Message) -> list[str]:
+    """action_ids of the buttons the message currently shows."""
+    return [
+        e["action_id"]
+        for b in message.blocks
+        if b.get("type") == "actions"
+        for e in b["elements"]
+    ]
+
+
+def text_of(message: Message) -> str:
+    """Everything readable in a message's current blocks and text."""
+    return "\n".join([message.text, *(str(b) for b in message.blocks)])
