@@ -56,10 +56,7 @@ def approval_id_of(message: Message) -> str:
 def buttons(message: Message) -> list[str]:
     """action_ids of the buttons the message currently shows."""
     return [
-        e["action_id"]
-        for b in message.blocks
-        if b.get("type") == "actions"
-        for e in b["elements"]
+        e["action_id"] for b in message.blocks if b.get("type") == "actions" for e in b["elements"]
     ]
 
 

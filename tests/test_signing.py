@@ -119,7 +119,9 @@ def test_examples_b_to_g(request_: httpx.Request, signed_headers: str, signature
 def test_date_comes_from_the_clock_when_absent() -> None:
     """Without X-Sdk-Date the signer stamps the injected clock's UTC time."""
     auth = AKSKAuth(CREDS, clock=lambda: datetime(2025, 1, 15, 8, 0, tzinfo=UTC))
-    request = httpx.Request("PATCH", U, content=COMPACT, headers={"Content-Type": "application/json"})
+    request = httpx.Request(
+        "PATCH", U, content=COMPACT, headers={"Content-Type": "application/json"}
+    )
     out = next(auth.auth_flow(request))
     assert out.headers["x-sdk-date"] == "20250115T080000Z"
     assert parts(out)[1] == "df6884910d139409d5a90d5aa667c2eabc576e0866ba397664dfcf71da5f9586"

@@ -11,6 +11,8 @@ from bot.ids import InvalidID, validate_cluster_id, validate_project_id
 
 __all__ = ["ClusterRef", "endpoint_for_region", "validate_endpoint"]
 
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)*")
+_IPV6 = re.compile(r"[0-9a-f.]*:[0-9a-f:.]*")
 _REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+){1,3}")
 # Huawei's one exception to the .com pattern (reference §1).
 _SPECIAL_HOSTS = {"eu-west-101": "https://cce.eu-west-101.myhuaweicloud.eu"}
@@ -25,17 +27,24 @@ def endpoint_for_region(region: str) -> str:
 
 def validate_endpoint(endpoint: str) -> str:
     """An http(s) base URL with a host and no path, query or credentials; trailing `/` removed."""
-    parts = urlsplit(endpoint.strip())
+    problem = CCEInvalidRequest(f"endpoint {endpoint!r} is not valid: expected https://host[:port]")
+    try:
+        parts = urlsplit(endpoint.strip())
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError:
+        raise problem from None
+    host = parts.hostname or ""
     if (
         parts.scheme not in ("http", "https")
-        or not parts.hostname
+        or not (_HOST.fullmatch(host) or _IPV6.fullmatch(host))
         or parts.username
         or parts.password
         or parts.query
         or parts.fragment
         or parts.path not in ("", "/")
+        or (port is not None and not 0 < port < 65536)
     ):
-        raise CCEInvalidRequest(f"endpoint {endpoint!r} is not valid: expected https://host[:port]")
+        raise problem
     return f"{parts.scheme}://{parts.netloc}"
 
 

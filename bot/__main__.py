@@ -1,0 +1,190 @@
+"""The `cce-upgrade-bot` command: run, simulator, demo, check, audit (SPEC §7)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.config import ConfigError, Settings, load_config
+from bot.logs import configure_logging
+
+__all__ = ["main"]
+
+logger = logging.getLogger("bot")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError([f"environment: {line}" for line in lines]) from None
+
+
+def _secret_values(settings: Settings) -> list[str]:
+    fields = (
+        settings.slack_bot_token,
+        settings.slack_signing_secret,
+        settings.slack_app_token,
+        settings.cloud_sdk_sk,
+        settings.cloud_sdk_security_token,
+        settings.cce_auth_token,
+    )
+    return [f.get_secret_value() for f in fields if f is not None]
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(_settings(), mode="run")
+    except ConfigError as exc:
+        print(f"The configuration has {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    mode = "Socket Mode" if config.settings.slack_app_token else "HTTP"
+    print(
+        f"Configuration OK: {len(config.bot.clusters)} cluster alias(es), {mode} mode, "
+        f"database {config.settings.database_url.split('://')[0]}."
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        settings = _settings()
+        if args.port is not None:
+            settings = settings.model_copy(update={"port": args.port})
+        config = load_config(settings, mode="run")
+    except ConfigError as exc:
+        print("Cannot start: the configuration has problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format, _secret_values(settings))
+    from bot.serve import serve_forever
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(config, host=args.host))
+    return 0
+
+
+def cmd_simulator(args: argparse.Namespace) -> int:
+    from bot.simulator import serve
+
+    settings = _settings()
+    credentials = None
+    if settings.cloud_sdk_ak and settings.cloud_sdk_sk:
+        credentials = {
+            settings.cloud_sdk_ak.get_secret_value(): settings.cloud_sdk_sk.get_secret_value()
+        }
+    token = settings.cce_auth_token.get_secret_value() if settings.cce_auth_token else None
+    configure_logging(settings.log_level, settings.log_format, _secret_values(settings))
+    serve(
+        args.host,
+        args.port,
+        step_seconds=args.step_seconds,
+        scenario_path=args.scenario,
+        rollback_after_cancel=not args.no_rollback,
+        credentials=credentials,
+        token=token,
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return asyncio.run(run_demo(verbose=args.verbose))
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from bot.store import Store, create_engine
+
+    settings = _settings()
+    since = datetime.fromisoformat(args.since) if args.since else None
+
+    async def dump() -> None:
+        store = Store(create_engine(settings.database_url))
+        try:
+            await store.create_schema()
+            records = await store.audit_log(
+                workflow_id=args.workflow, cluster_id=args.cluster, since=since
+            )
+        finally:
+            await store.dispose()
+        for r in records:
+            print(
+                json.dumps(
+                    {
+                        "at": r.at.isoformat(),
+                        "action": r.action,
+                        "actor": r.actor,
+                        "approval_id": r.approval_id,
+                        "cluster_id": r.cluster_id,
+                        "workflow_id": r.workflow_id,
+                        "request_id": r.request_id,
+                        **r.detail,
+                    },
+                    default=str,
+                )
+            )
+
+    asyncio.run(dump())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cce-upgrade-bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set)")
+    run.add_argument("--port", type=int, default=None, help="HTTP port (env PORT, default 3000)")
+    run.add_argument("--host", default="0.0.0.0", help="address to listen on")  # noqa: S104
+    run.set_defaults(func=cmd_run)
+    sim = sub.add_parser("simulator", help="a local CCE Autopilot upgrade-workflow API")
+    sim.add_argument("--port", type=int, default=8080)
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument(
+        "--step-seconds",
+        type=float,
+        default=5.0,
+        help="how long each simulated task step takes (default 5)",
+    )
+    sim.add_argument("--scenario", type=Path, default=None, help="JSON file of clusters")
+    sim.add_argument(
+        "--no-rollback", action="store_true", help="after a cancel, do not play out a Rollback task"
+    )
+    sim.set_defaults(func=cmd_simulator)
+    demo = sub.add_parser("demo", help="the whole flow offline, printed as Slack would show it")
+    demo.add_argument("--verbose", action="store_true", help="also print the bot's logs")
+    demo.set_defaults(func=cmd_demo)
+    check = sub.add_parser("check", help="validate the configuration and list every problem")
+    check.set_defaults(func=cmd_check)
+    audit = sub.add_parser("audit", help="print the audit log as JSON lines")
+    audit.add_argument("--workflow", default=None)
+    audit.add_argument("--cluster", default=None)
+    audit.add_argument("--since", default=None, help="ISO time, e.g. 2026-12-01T00:00:00+00:00")
+    audit.set_defaults(func=cmd_audit)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
