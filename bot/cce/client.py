@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -238,10 +238,14 @@ class CCEClient:
     ) -> httpx.Response:
         headers = {"Content-Type": "application/json", "X-Project-Id": cluster.project_id}
         url = cluster.endpoint + path
+        try:
+            request = self._http.build_request(method, url, content=body, headers=headers)
+        except httpx.InvalidURL as exc:  # e.g. host 999.1.1.1, which validate_endpoint lets by
+            raise CCEInvalidRequest(f"{operation}: the endpoint is not a valid URL") from exc
         started = time.perf_counter()
         status: int | None = None
         try:
-            response = await self._http.request(method, url, content=body, headers=headers)
+            response = await self._http.send(request)
             status = response.status_code
         except httpx.TimeoutException as exc:
             sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)

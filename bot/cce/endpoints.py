@@ -28,6 +28,8 @@ def endpoint_for_region(region: str) -> str:
 def validate_endpoint(endpoint: str) -> str:
     """An http(s) base URL with a host and no path, query or credentials; trailing `/` removed."""
     problem = CCEInvalidRequest(f"endpoint {endpoint!r} is not valid: expected https://host[:port]")
+    if any(c.isspace() or not c.isprintable() for c in endpoint.strip()):
+        raise problem  # urlsplit would silently drop tabs and newlines
     try:
         parts = urlsplit(endpoint.strip())
         port = parts.port  # raises ValueError when out of range or not a number
