@@ -37,6 +37,8 @@ from bot.flow import CancelFlow
 from bot.queries import Queries
 from bot.slack_poster import SlackPoster
 from bot.store import Store, create_engine
+from bot.watcher import Watcher
+from bot.watching import Watching
 
 __all__ = ["BotApp", "create_app", "utcnow"]
 
@@ -75,7 +77,9 @@ class BotApp:
         store: Store,
         flow: CancelFlow,
         queries: Queries,
+        watcher: Watcher,
         clock: Callable[[], datetime],
+        instance_id: str,
     ) -> None:
         self.config = config
         self.bolt = bolt
@@ -83,8 +87,9 @@ class BotApp:
         self.store = store
         self.flow = flow
         self.queries = queries
+        self.watcher = watcher
         self.clock = clock
-        self.instance_id = secrets.token_hex(4)
+        self.instance_id = instance_id
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._started = False
 
@@ -100,9 +105,22 @@ class BotApp:
                 max_instances=1,
                 coalesce=True,
             )
+            self.scheduler.add_job(
+                self.watcher.tick,
+                "interval",
+                seconds=self.tick_seconds,
+                id="watcher.tick",
+                max_instances=1,
+                coalesce=True,
+            )
             self.scheduler.start()
         self._started = True
         logger.info("bot.started", extra={"instance": self.instance_id})
+
+    @property
+    def tick_seconds(self) -> float:
+        """Short enough that a watch is polled within a second of being due."""
+        return min(1.0, max(self.config.bot.watch.interval.total_seconds() / 2, 0.05))
 
     async def stop(self) -> None:
         if self.scheduler.running:
@@ -212,9 +230,29 @@ def create_app(
         directory=directory,
         clock=clock,
     )
-    queries = Queries(flow)
+    instance_id = secrets.token_hex(4)
+    watcher = Watcher(
+        cce=cce,
+        store=store,
+        poster=flow.poster,
+        config=config.bot.watch,
+        clock=clock,
+        owner=instance_id,
+    )
+    watching = Watching(flow, watcher)
+    watcher.on_progress = watching.on_progress
+    flow.on_cancelled = watching.after_cancel
+    queries = Queries(flow, watching.start_watch)
     bot = BotApp(
-        config=config, bolt=bolt, cce=cce, store=store, flow=flow, queries=queries, clock=clock
+        config=config,
+        bolt=bolt,
+        cce=cce,
+        store=store,
+        flow=flow,
+        queries=queries,
+        watcher=watcher,
+        clock=clock,
+        instance_id=instance_id,
     )
 
     @bolt.middleware

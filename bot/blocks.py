@@ -256,3 +256,16 @@ def list_message(
     more = f"\n_…and {len(rows) - 40} more_" if len(rows) > 40 else ""
     text = f"*Upgrade workflows on* {label} (newest first)\n" + "\n".join(lines) + more
     return f"{len(rows)} upgrade workflows on {alias or cluster_id}", [_section(text)]
+
+
+def watch_message(
+    alias: str | None, cluster_id: str, workflow_id: str, snap: Snapshot, user_id: str
+) -> tuple[str, list[Block]]:
+    """The root message of a `watch`: current phase and timeline; progress goes in its thread."""
+    text = (
+        f":eyes: *Watching upgrade workflow* `{workflow_id}` on {cluster_label(alias, cluster_id)}"
+        f" (asked by <@{user_id}>)\n*Phase* {escape(snap.phase or 'unknown')} · *Version* "
+        f"{versions(snap)}\n{timeline(snap)}\n_Each change is posted in this thread._"
+    )
+    fallback = f"Watching workflow {workflow_id} on {alias or cluster_id}: phase {snap.phase}"
+    return fallback, [_section(text, STATUS_BLOCK_ID)]

@@ -207,7 +207,7 @@ class CancelFlow:
             return None  # a duplicate click: this user's approval is already recorded
         await self._audit(rec, user_id, "approval.given", count=count)
         if count < rec.required:
-            await self._refresh(approval_id)
+            await self.refresh(approval_id)
             return f"Approval recorded ({count} of {rec.required}); waiting for another approver."
         won = await self.store.transition(
             approval_id,
@@ -220,7 +220,7 @@ class CancelFlow:
             latest = await self._get(approval_id)
             raise AlreadyDecided(latest.state, latest.decided_by)
         await self._audit(rec, user_id, "approval.approved")
-        await self._refresh(approval_id)
+        await self.refresh(approval_id)
         await self.execute(approval_id)
         return None
 
@@ -237,7 +237,7 @@ class CancelFlow:
             latest = await self._get(rec.approval_id)
             raise AlreadyDecided(latest.state, latest.decided_by)
         await self._audit(rec, user_id, "approval.rejected")
-        await self._refresh(rec.approval_id)
+        await self.refresh(rec.approval_id)
         return None
 
     async def expire(self, approval_id: str) -> bool:
@@ -251,7 +251,7 @@ class CancelFlow:
         )
         if won:
             await self._audit(rec, "bot", "request.expired")
-            await self._refresh(approval_id)
+            await self.refresh(approval_id)
         return won
 
     async def expire_due(self) -> int:
@@ -327,7 +327,7 @@ class CancelFlow:
             "cce.cancel.accepted",
             extra={"approval_id": approval_id, "request_id": rid, "workflow_id": rec.workflow_id},
         )
-        await self._refresh(approval_id)
+        await self.refresh(approval_id)
         await self._reply(rec, note)
         if self.on_cancelled is not None:
             await self.on_cancelled(Cancelled(await self._get(approval_id), outcome.workflow))
@@ -345,7 +345,7 @@ class CancelFlow:
             **values,
         )
         await self._audit(rec, "bot", "cancel.failed", request_id=request_id, detail_text=text)
-        await self._refresh(rec.approval_id)
+        await self.refresh(rec.approval_id)
         await self._reply(rec, f":warning: {text}")
 
     # -- helpers ----------------------------------------------------------------------------
@@ -356,7 +356,7 @@ class CancelFlow:
             raise UnknownApproval()
         return rec
 
-    async def _refresh(self, approval_id: str) -> None:
+    async def refresh(self, approval_id: str) -> None:
         """Re-render the request message from the store (the one source of truth)."""
         rec = await self._get(approval_id)
         if rec.message_ts is None:

@@ -32,13 +32,24 @@ class Snapshot:
     cluster_version: str | None = None
     target_version: str | None = None
     tasks: tuple[TaskLine, ...] = field(default_factory=tuple)
+    updated: str | None = None  # the workflow's updateTimestamp, as the API wrote it
 
     @property
     def settled(self) -> bool:
-        """SPEC §5: phase Cancel or Success and no task running."""
+        """SPEC §5: phase Cancel or Success and no task running.
+
+        A Rollback task that is listed but has not finished also counts as running: after a
+        cancel it is the one task still to come, and stopping before it would miss it.
+        """
         if (self.phase or "").lower() not in _SETTLED_PHASES:
             return False
-        return not any((t.status or "").lower() in _ACTIVE for t in self.tasks)
+        for task in self.tasks:
+            status = (task.status or "").lower()
+            if status in _ACTIVE:
+                return False
+            if task.task_type.lower() == "rollback" and status not in ("success", "failed"):
+                return False
+        return True
 
     def task(self, task_type: str) -> TaskLine | None:
         return next((t for t in self.tasks if t.task_type == task_type), None)
@@ -56,6 +67,7 @@ class Snapshot:
             cluster_version=data.get("cluster_version"),
             target_version=data.get("target_version"),
             tasks=tasks,
+            updated=data.get("updated"),
         )
 
 
@@ -79,4 +91,5 @@ def snapshot(workflow: WorkflowTask) -> Snapshot:
         cluster_version=workflow.spec.cluster_version,
         target_version=workflow.spec.target_version,
         tasks=tasks,
+        updated=_time(workflow.metadata.update_timestamp),
     )

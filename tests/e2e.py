@@ -3,7 +3,9 @@ YAML config for tests, and a helper to find the approval request the bot posted.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.standin.slack_api import FakeSlack, Message
@@ -63,3 +65,12 @@ def buttons(message: Message) -> list[str]:
 def text_of(message: Message) -> str:
     """Everything readable in a message's current blocks and text."""
     return "\n".join([message.text, *(str(b) for b in message.blocks)])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
+    """Wait until `check()` is true (polling every 10 ms), or fail after `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(0.01)

@@ -17,10 +17,19 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from bot.store.records import ApprovalRecord, AuditRecord, NewApproval
+from bot.store.records import ApprovalRecord, AuditRecord, NewApproval, NewWatch, WatchRecord
 from bot.store.tables import ApprovalRow, AuditRow, Base, GivenApprovalRow
+from bot.store.watches import WatchStore
 
-__all__ = ["ApprovalRecord", "AuditRecord", "NewApproval", "Store", "create_engine"]
+__all__ = [
+    "ApprovalRecord",
+    "AuditRecord",
+    "NewApproval",
+    "NewWatch",
+    "Store",
+    "WatchRecord",
+    "create_engine",
+]
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -57,7 +66,7 @@ def _record(row: ApprovalRow, approved_by: Sequence[str] = ()) -> ApprovalRecord
     )
 
 
-class Store:
+class Store(WatchStore):
     """The bot's database. One per process; `dispose()` on shutdown."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -115,6 +124,14 @@ class Store:
                 update(ApprovalRow)
                 .where(ApprovalRow.approval_id == approval_id)
                 .values(message_ts=message_ts)
+            )
+
+    async def set_summary(self, approval_id: str, summary_json: str) -> None:
+        async with self.session.begin() as s:
+            await s.execute(
+                update(ApprovalRow)
+                .where(ApprovalRow.approval_id == approval_id)
+                .values(summary=summary_json)
             )
 
     async def transition(

@@ -67,3 +67,44 @@ class AuditRecord:
     workflow_id: str | None
     request_id: str | None
     detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NewWatch:
+    watch_id: str
+    approval_id: str | None
+    cluster_alias: str | None
+    project_id: str
+    cluster_id: str
+    endpoint: str
+    workflow_id: str
+    channel_id: str
+    thread_ts: str
+    root_ts: str | None
+    last_reported: dict[str, Any]
+    started_at: datetime
+    next_due_at: datetime
+
+
+@dataclass(frozen=True)
+class WatchRecord:
+    watch_id: str
+    state: str
+    approval_id: str | None
+    cluster_alias: str | None
+    project_id: str
+    cluster_id: str
+    endpoint: str
+    workflow_id: str
+    channel_id: str
+    thread_ts: str
+    root_ts: str | None
+    last_reported: dict[str, Any]
+    started_at: datetime
+    next_due_at: datetime
+    lease_owner: str | None
+    lease_until: datetime | None
+    errors: int
+    failing_since: datetime | None
+    warned: bool
+    version: int

@@ -1,0 +1,232 @@
+"""The poller (SPEC §5): each tick claims due watches, reads them, posts what changed, once.
+
+Each change is posted as a thread reply and, right after Slack accepts it, written to the store
+as "reported" with a compare-and-set on the watch's lease and version. A restart therefore
+resumes from what was last reported; a replica that lost its lease stops writing.
+`tick()` never raises: each watch is handled on its own, failures logged and retried later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from bot.blocks import escape
+from bot.cce.client import CCEClient
+from bot.cce.endpoints import ClusterRef
+from bot.cce.errors import CCEError, CCENotFound
+from bot.config import WatchConfig
+from bot.durations import format_duration
+from bot.progress import apply, diff, render_change, render_summary
+from bot.slack_poster import Poster, SlackPostError
+from bot.store import NewWatch, Store, WatchRecord
+from bot.timeline import Snapshot, snapshot
+
+__all__ = ["Watcher"]
+
+logger = logging.getLogger(__name__)
+
+OnProgress = Callable[[WatchRecord, Snapshot], Awaitable[None]]
+"""Called after a poll reported changes, to keep the root message's status current."""
+
+
+class _LeaseLost(Exception):
+    pass
+
+
+class Watcher:
+    def __init__(
+        self,
+        *,
+        cce: CCEClient,
+        store: Store,
+        poster: Poster,
+        config: WatchConfig,
+        clock: Callable[[], datetime],
+        owner: str,
+        on_progress: OnProgress | None = None,
+        lease: timedelta = timedelta(seconds=60),
+        batch: int = 500,
+    ) -> None:
+        self.cce = cce
+        self.store = store
+        self.poster = poster
+        self.config = config
+        self.clock = clock
+        self.owner = owner
+        self.on_progress = on_progress
+        self.lease = lease
+        self.batch = batch
+        self._limit = asyncio.Semaphore(config.concurrency)
+
+    async def start(
+        self,
+        *,
+        cluster: ClusterRef,
+        alias: str | None,
+        workflow_id: str,
+        channel_id: str,
+        thread_ts: str,
+        root_ts: str | None,
+        approval_id: str | None,
+        reported: Snapshot,
+    ) -> str:
+        """Open a watch whose thread already shows `reported`; the first poll is one interval on."""
+        now = self.clock()
+        watch_id = "w-" + secrets.token_hex(6)
+        await self.store.create_watch(
+            NewWatch(
+                watch_id=watch_id,
+                approval_id=approval_id,
+                cluster_alias=alias,
+                project_id=cluster.project_id,
+                cluster_id=cluster.cluster_id,
+                endpoint=cluster.endpoint,
+                workflow_id=workflow_id,
+                channel_id=channel_id,
+                thread_ts=thread_ts,
+                root_ts=root_ts,
+                last_reported=reported.to_dict(),
+                started_at=now,
+                next_due_at=now + self.config.interval,
+            )
+        )
+        logger.info("watcher.started", extra={"watch_id": watch_id, "workflow_id": workflow_id})
+        return watch_id
+
+    async def tick(self) -> int:
+        """Poll every due watch this replica can claim; return how many were polled."""
+        now = self.clock()
+        try:
+            due = await self.store.claim_due(self.owner, now, now + self.lease, self.batch)
+        except Exception:
+            logger.exception("watcher.claim.failed")
+            return 0
+        async with asyncio.TaskGroup() as group:
+            for watch in due:
+                group.create_task(self._guarded(watch))
+        return len(due)
+
+    async def _guarded(self, watch: WatchRecord) -> None:
+        async with self._limit:
+            try:
+                await self.poll(watch)
+            except _LeaseLost:
+                logger.warning("watcher.lease.lost", extra={"watch_id": watch.watch_id})
+            except Exception:
+                logger.exception("watcher.poll.crashed", extra={"watch_id": watch.watch_id})
+
+    async def poll(self, watch: WatchRecord) -> None:
+        ref = ClusterRef(watch.project_id, watch.cluster_id, watch.endpoint)
+        version = watch.version
+        now = self.clock()
+        try:
+            workflow = await self.cce.show_workflow(ref, watch.workflow_id)
+        except CCENotFound as exc:
+            await self._say(
+                watch,
+                f":grey_question: The workflow is gone (the API answered 404"
+                f"{_rid(exc)}), so I stopped watching it.",
+            )
+            await self._write(watch, version, state="closed", lease_until=None)
+            return
+        except CCEError as exc:
+            await self._failed(watch, version, now, exc)
+            return
+        if watch.warned:
+            await self._say(
+                watch, ":white_check_mark: The CCE API answers again; watching resumes."
+            )
+        if watch.errors or watch.warned:
+            version = await self._write(watch, version, errors=0, failing_since=None, warned=False)
+        await self._report(watch, version, snapshot(workflow), now)
+
+    async def _report(self, watch: WatchRecord, version: int, new: Snapshot, now: datetime) -> None:
+        shown = Snapshot.from_dict(watch.last_reported)
+        changes = diff(shown, new)
+        for change in changes:
+            try:
+                await self.poster.post(
+                    watch.channel_id, render_change(change), thread_ts=watch.thread_ts
+                )
+            except SlackPostError:
+                # Not reported: keep what was shown and try again next interval; nothing lost.
+                await self._write(
+                    watch,
+                    version,
+                    last_reported=shown.to_dict(),
+                    next_due_at=now + self.config.interval,
+                    lease_until=None,
+                )
+                return
+            shown = apply(shown, change)
+            version = await self._write(watch, version, last_reported=shown.to_dict())
+        if changes and self.on_progress is not None:
+            await self.on_progress(watch, new)
+        if new.settled:
+            await self._say(watch, render_summary(new, watch.started_at, now))
+            await self._write(
+                watch, version, state="closed", last_reported=new.to_dict(), lease_until=None
+            )
+            logger.info("watcher.settled", extra={"watch_id": watch.watch_id})
+        elif now - watch.started_at >= self.config.max_duration:
+            await self._say(
+                watch,
+                f":zzz: Stopped watching after "
+                f"{format_duration(self.config.max_duration)}; the workflow is in "
+                f"phase {escape(new.phase or '?')}. To resume: `/cce-upgrade watch "
+                f"{escape(watch.cluster_alias or watch.cluster_id)} "
+                f"{watch.workflow_id}`",
+            )
+            await self._write(watch, version, state="closed", lease_until=None)
+        else:
+            await self._write(
+                watch,
+                version,
+                last_reported=new.to_dict(),
+                next_due_at=now + self.config.interval,
+                lease_until=None,
+            )
+
+    async def _failed(self, watch: WatchRecord, version: int, now: datetime, exc: CCEError) -> None:
+        errors = watch.errors + 1
+        since = watch.failing_since or now
+        warn = not watch.warned and now - since >= self.config.outage_warning_after
+        if warn:
+            await self._say(
+                watch,
+                f":warning: The CCE API has been failing for "
+                f"{format_duration(now - since)} ({escape(type(exc).__name__)}"
+                f"{_rid(exc)}). I keep trying and will say when it recovers.",
+            )
+        backoff = min(self.config.interval * (2 ** min(errors - 1, 6)), timedelta(minutes=2))
+        logger.warning(
+            "watcher.poll.failed", extra={"watch_id": watch.watch_id, "status": type(exc).__name__}
+        )
+        await self._write(
+            watch,
+            version,
+            errors=errors,
+            failing_since=since,
+            warned=watch.warned or warn,
+            next_due_at=now + backoff,
+            lease_until=None,
+        )
+
+    async def _say(self, watch: WatchRecord, text: str) -> None:
+        try:
+            await self.poster.post(watch.channel_id, text, thread_ts=watch.thread_ts)
+        except SlackPostError:
+            logger.warning("watcher.post.failed", extra={"watch_id": watch.watch_id})
+
+    async def _write(self, watch: WatchRecord, version: int, **values: object) -> int:
+        if not await self.store.advance_watch(watch.watch_id, self.owner, version, **values):
+            raise _LeaseLost()
+        return version + 1
+
+
+def _rid(exc: CCEError) -> str:
+    return f", request id `{escape(exc.request_id)}`" if exc.request_id else ""

@@ -1,0 +1,273 @@
+"""Threaded progress: every change posted once, in order, across restarts, replicas and faults."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.app import create_app
+from bot.simulator import RunningSimulator, default_world, running_simulator
+from bot.standin.stack import FAST_RETRY, SIM_TOKEN, Stack, running_stack, serve_bot
+from tests.e2e import (
+    CHANNEL,
+    LEAD1,
+    STAGING,
+    WF_FAILED,
+    WF_RUNNING,
+    approval_id_of,
+    bot_yaml,
+    eventually,
+    requests_posted,
+)
+
+STEP = 10.0  # simulated seconds per workflow step; the bot polls every 10 s too
+
+
+@dataclass
+class Clocks:
+    """One fake time for the simulator (monotonic seconds) and the bot (aware datetimes)."""
+
+    seconds: float = 1000.0
+    start: datetime = field(default_factory=lambda: datetime(2026, 12, 1, 8, 0, tzinfo=UTC))
+    paused: float = 0.0  # simulator seconds held back while the simulator is "frozen"
+    frozen_at: float | None = None
+
+    def sim(self) -> float:
+        return (self.frozen_at if self.frozen_at is not None else self.seconds) - self.paused
+
+    def freeze_sim(self) -> None:
+        self.frozen_at = self.seconds
+
+    def thaw_sim(self) -> None:
+        assert self.frozen_at is not None
+        self.paused += self.seconds - self.frozen_at
+        self.frozen_at = None
+
+    def bot(self) -> datetime:
+        return self.start + timedelta(seconds=self.seconds - 1000.0)
+
+    def advance(self, seconds: float) -> None:
+        self.seconds += seconds
+
+
+@pytest.fixture
+def clocks() -> Clocks:
+    return Clocks()
+
+
+@pytest.fixture
+async def sim(clocks: Clocks) -> AsyncIterator[RunningSimulator]:
+    world = default_world(step_seconds=STEP, clock=clocks.sim)
+    async with running_simulator(world, token=SIM_TOKEN) as running:
+        yield running
+
+
+@pytest.fixture
+async def stack(sim: RunningSimulator, sqlite_url: str, clocks: Clocks) -> AsyncIterator[Stack]:
+    async with running_stack(sim, sqlite_url, bot_yaml(), clock=clocks.bot) as running:
+        yield running
+
+
+def replies(stack: Stack, root_ts: str) -> list[str]:
+    return [m.text for m in stack.slack.thread(CHANNEL, root_ts)]
+
+
+async def run_until_closed(stack: Stack, clocks: Clocks, limit: int = 30) -> None:
+    for _ in range(limit):
+        clocks.advance(STEP)
+        await stack.bot.watcher.tick()
+        if await stack.bot.store.count_open_watches() == 0:
+            return
+    raise AssertionError("the watch never closed")
+
+
+async def approve_failed_workflow(stack: Stack) -> str:
+    _, name = await stack.command(f"cancel prod-eu {WF_FAILED} stuck", user="U0REQUEST1")
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    [message] = requests_posted(stack.slack)
+    await stack.click(approval_id_of(message), user=LEAD1, message_ts=message.ts)
+    await stack.slack.wait_for("chat.postMessage", count=2)
+
+    async def watching() -> bool:
+        return await stack.bot.store.count_open_watches() == 1
+
+    await eventually(watching)
+    return message.ts
+
+
+async def test_after_approval_each_change_then_summary_then_silence(
+    stack: Stack, clocks: Clocks
+) -> None:
+    """Cancel → the rollback starting and finishing, in order → a summary → nothing more."""
+    root = await approve_failed_workflow(stack)
+    assert 1 == await stack.bot.store.count_open_watches()
+    await run_until_closed(stack, clocks)
+    thread = replies(stack, root)
+    assert "Cancelled" in thread[0]
+    assert "*Rollback*: not started → *Running*" in thread[1]
+    assert "*Rollback*: Running → *Success*" in thread[2]
+    assert "settled in phase *Cancel*" in thread[3] and "Rollback: Success" in thread[3]
+    assert 4 == len(thread)
+    posts = len(stack.slack.calls_to("chat.postMessage"))
+    for _ in range(3):
+        clocks.advance(STEP)
+        await stack.bot.watcher.tick()
+    assert posts == len(stack.slack.calls_to("chat.postMessage"))
+    assert "Rollback" in str(stack.slack.message(CHANNEL, root).blocks)  # status kept current
+
+
+async def test_watch_command_follows_a_running_upgrade_to_completion(
+    stack: Stack, clocks: Clocks
+) -> None:
+    """`watch` posts a root message, then each task change and the phase reaching Success."""
+    _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    assert "Watching it" in stack.responses(name)[-1]["text"]
+    [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+    assert "Watching upgrade workflow" in root.text + str(root.blocks)
+    await run_until_closed(stack, clocks)
+    thread = replies(stack, root.ts)
+    assert "phase: *Running* → *Success*" in thread[-2]
+    assert "settled in phase *Success*" in thread[-1]
+    task_lines = [t for t in thread if "→" in t and "phase" not in t]
+    assert any("*Cluster*: Running → *Success*" in t for t in task_lines)
+    assert len(thread) == len(set(thread))
+    assert "Success" in str(stack.slack.message(CHANNEL, root.ts).blocks)
+
+
+async def test_watching_twice_is_refused(stack: Stack) -> None:
+    """A second `watch` of the same workflow in the same channel points to the first."""
+    for expected in ("Watching it", "already being watched"):
+        _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
+        await stack.slack.wait_for(
+            "response_url", predicate=lambda c, n=name: c.params["_name"] == n
+        )
+        assert expected in stack.responses(name)[-1]["text"]
+
+
+async def test_restart_mid_watch_posts_nothing_twice_and_misses_nothing(
+    stack: Stack, clocks: Clocks
+) -> None:
+    """Stop the app between polls and start it again: the thread reads exactly as without it."""
+    _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+    for _ in range(2):
+        clocks.advance(STEP)
+        await stack.bot.watcher.tick()
+    before = replies(stack, root.ts)
+    assert before
+    await stack.restart_bot()
+    await run_until_closed(stack, clocks)
+    thread = replies(stack, root.ts)
+    assert before == thread[: len(before)]
+    assert len(thread) == len(set(thread))
+    assert "settled in phase *Success*" in thread[-1]
+    changes = [t for t in thread if "→" in t]
+    statuses = ["Snapshot", "Cluster", "PostCheck"]
+    for task in statuses:
+        assert any(f"*{task}*: Running → *Success*" in t for t in changes), task
+
+
+async def test_two_replicas_post_every_change_exactly_once(
+    clocks: Clocks, tmp_path: object
+) -> None:
+    """Two instances on one PostgreSQL database, 50 workflows: each change posted once in total."""
+    from tests.conftest import fresh_postgres
+
+    url = await fresh_postgres()
+    world = default_world(step_seconds=STEP, clock=clocks.sim)
+    workflows = world.add_running_workflows(STAGING, 50)
+    async with (
+        running_simulator(world, token=SIM_TOKEN) as sim,
+        running_stack(sim, url, bot_yaml(), clock=clocks.bot) as stack,
+    ):
+        second = await serve_bot(
+            create_app(stack.config, clock=clocks.bot, retry=FAST_RETRY), scheduler=False
+        )
+        try:
+            for wf in workflows:
+                _, name = await stack.command(f"watch staging-eu {wf}")
+                await stack.slack.wait_for(
+                    "response_url", predicate=lambda c, n=name: c.params["_name"] == n
+                )
+            for _ in range(30):
+                clocks.advance(STEP)
+                polled = await asyncio.gather(stack.bot.watcher.tick(), second.bot.watcher.tick())
+                if await stack.bot.store.count_open_watches() == 0:
+                    break
+            else:
+                raise AssertionError("watches did not all close")
+            assert all(p >= 0 for p in polled)
+        finally:
+            await second.stop()
+        roots = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+        assert 50 == len(roots)
+        for root in roots:
+            thread = replies(stack, root.ts)
+            assert len(thread) == len(set(thread)), thread
+            assert "settled in phase *Success*" in thread[-1]
+            assert 1 == sum("settled" in t for t in thread)
+
+
+async def test_outage_warns_once_recovers_once_and_loses_nothing(
+    stack: Stack, clocks: Clocks
+) -> None:
+    """A 7-minute API outage: one warning, one recovery note, and every change still posted."""
+    _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+    clocks.advance(STEP)
+    await stack.bot.watcher.tick()  # one change reported before the outage
+    reported = len(replies(stack, root.ts))
+    clocks.freeze_sim()  # the workflow holds still while the API is down
+    stack.sim.faults.error_rate = 1.0
+    for _ in range(7 * 6):  # seven minutes of ticks every 10 s
+        clocks.advance(STEP)
+        await stack.bot.watcher.tick()
+    thread = replies(stack, root.ts)
+    assert 1 == sum("has been failing" in t for t in thread)
+    assert reported + 1 == len(thread)  # the warning, nothing else
+    stack.sim.faults.error_rate = 0.0
+    clocks.thaw_sim()
+    await run_until_closed(stack, clocks, limit=60)
+    thread = replies(stack, root.ts)
+    assert 1 == sum("has been failing" in t for t in thread)
+    assert 1 == sum("answers again" in t for t in thread)
+    assert "settled in phase *Success*" in thread[-1]
+    # Polls back off during the outage, so steps taken meanwhile may arrive together; what
+    # matters is that every task's outcome reaches the thread.
+    for task in ("Snapshot", "Cluster", "PostCheck"):
+        assert any(f"*{task}*:" in t and "→ *Success*" in t for t in thread), task
+
+
+async def test_a_404_ends_the_watch_with_an_explanation(stack: Stack, clocks: Clocks) -> None:
+    """The workflow disappearing ends the watch, saying why."""
+    _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+    stack.sim.world.delete_workflow(WF_RUNNING)
+    clocks.advance(STEP)
+    await stack.bot.watcher.tick()
+    assert (
+        "404" in replies(stack, root.ts)[-1] and "stopped watching" in replies(stack, root.ts)[-1]
+    )
+    assert 0 == await stack.bot.store.count_open_watches()
+
+
+async def test_slack_rate_limit_is_retried_and_posted_once(stack: Stack, clocks: Clocks) -> None:
+    """chat.postMessage answering 429 with Retry-After: the reply is retried and made once."""
+    _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+    stack.slack.rate_limit_next("chat.postMessage", retry_after=0)
+    clocks.advance(STEP)
+    await stack.bot.watcher.tick()
+    limited = [c for c in stack.slack.calls_to("chat.postMessage") if c.status == 429]
+    assert 1 == len(limited)
+    thread = replies(stack, root.ts)
+    assert 1 == len(thread) and "→" in thread[0]
