@@ -34,6 +34,7 @@ from bot.cce.signing import AKSKAuth, Credentials, TokenAuth
 from bot.config import Config
 from bot.directory import ApproverDirectory
 from bot.flow import CancelFlow
+from bot.metrics import Metrics
 from bot.queries import Queries
 from bot.slack_poster import SlackPoster
 from bot.store import Store, create_engine
@@ -80,6 +81,7 @@ class BotApp:
         watcher: Watcher,
         clock: Callable[[], datetime],
         instance_id: str,
+        metrics: Metrics,
     ) -> None:
         self.config = config
         self.bolt = bolt
@@ -90,6 +92,7 @@ class BotApp:
         self.watcher = watcher
         self.clock = clock
         self.instance_id = instance_id
+        self.metrics = metrics
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._started = False
 
@@ -151,11 +154,22 @@ class BotApp:
         ok = db and self._started
         return web.json_response({"ok": ok, "database": db}, status=200 if ok else 503)
 
+    async def handle_metrics(self, request: web.Request) -> web.Response:
+        try:
+            open_watches: int | None = await self.store.count_open_watches()
+        except Exception:  # the database is down: /readyz says so; metrics still answer
+            open_watches = None
+        return web.Response(
+            body=self.metrics.render(open_watches),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
         app.router.add_post("/slack/events", self.handle_slack)
         app.router.add_get("/healthz", self.handle_healthz)
         app.router.add_get("/readyz", self.handle_readyz)
+        app.router.add_get("/metrics", self.handle_metrics)
         return app
 
 
@@ -206,7 +220,8 @@ def create_app(
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         trust_env=False,
     )
-    cce = CCEClient(http, retry=retry)
+    metrics = Metrics()
+    cce = CCEClient(http, retry=retry, observer=metrics.api_call)
     client = slack_client or _slack_client(config)
     secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else None
     bolt = AsyncApp(
@@ -226,7 +241,8 @@ def create_app(
         config=config,
         cce=cce,
         store=store,
-        poster=SlackPoster(client),
+        poster=SlackPoster(client, on_error=metrics.slack_error),
+        metrics=metrics,
         directory=directory,
         clock=clock,
     )
@@ -238,6 +254,7 @@ def create_app(
         config=config.bot.watch,
         clock=clock,
         owner=instance_id,
+        metrics=metrics,
     )
     watching = Watching(flow, watcher)
     watcher.on_progress = watching.on_progress
@@ -253,12 +270,14 @@ def create_app(
         watcher=watcher,
         clock=clock,
         instance_id=instance_id,
+        metrics=metrics,
     )
 
     @bolt.middleware
     async def inject(context: Any, next: Any) -> Any:  # Bolt injects by this name
         context["flow"] = flow
         context["queries"] = queries
+        context["metrics"] = metrics
         return await next()
 
     @bolt.error

@@ -24,12 +24,13 @@ from bot.blocks import RequestView, escape, request_message, slack_date
 from bot.cancellability import cancellability
 from bot.cce.client import CCEClient
 from bot.cce.endpoints import ClusterRef
-from bot.cce.errors import CCEError
+from bot.cce.errors import CCECancelUnconfirmed, CCEError, CCEStatusError
 from bot.cce.models import WorkflowTask
 from bot.commands import Cancel
 from bot.config import Config
 from bot.directory import ApproverDirectory
 from bot.explain import describe_cce_error
+from bot.metrics import Metrics
 from bot.slack_poster import Poster, SlackPostError
 from bot.store import ApprovalRecord, NewApproval, Store
 from bot.timeline import Snapshot, snapshot
@@ -82,6 +83,7 @@ class CancelFlow:
         directory: ApproverDirectory,
         clock: Callable[[], datetime],
         on_cancelled: OnCancelled | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.cce = cce
@@ -90,6 +92,7 @@ class CancelFlow:
         self.directory = directory
         self.clock = clock
         self.on_cancelled = on_cancelled
+        self.metrics = metrics or Metrics()
         bot = config.bot
         self.policy = ApprovalPolicy(
             approver_users=frozenset(bot.approvers.users),
@@ -220,6 +223,7 @@ class CancelFlow:
             latest = await self._get(approval_id)
             raise AlreadyDecided(latest.state, latest.decided_by)
         await self._audit(rec, user_id, "approval.approved")
+        self.metrics.approval("approved")
         await self.refresh(approval_id)
         await self.execute(approval_id)
         return None
@@ -237,6 +241,7 @@ class CancelFlow:
             latest = await self._get(rec.approval_id)
             raise AlreadyDecided(latest.state, latest.decided_by)
         await self._audit(rec, user_id, "approval.rejected")
+        self.metrics.approval("rejected")
         await self.refresh(rec.approval_id)
         return None
 
@@ -251,6 +256,7 @@ class CancelFlow:
         )
         if won:
             await self._audit(rec, "bot", "request.expired")
+            self.metrics.approval("expired")
             await self.refresh(approval_id)
         return won
 
@@ -276,6 +282,7 @@ class CancelFlow:
                 f"{describe_cce_error(exc)}",
                 exc.request_id,
             )
+            self.metrics.cancel("not_sent")
             return
         verdict = cancellability(workflow)
         if not verdict.cancellable:
@@ -286,13 +293,16 @@ class CancelFlow:
                 None,
                 snapshot(workflow),
             )
+            self.metrics.cancel("not_sent")
             return
         await self._audit(rec, "bot", "cancel.sent")
         try:
             outcome = await self.cce.cancel_workflow(ref, rec.workflow_id)
         except CCEError as exc:
+            self.metrics.cancel(_cancel_result(exc))
             await self._fail(rec, describe_cce_error(exc), exc.request_id)
             return
+        self.metrics.cancel("accepted")
         snap = snapshot(outcome.workflow)
         rid = outcome.request_id
         by = ", ".join(f"<@{u}>" for u in rec.approved_by) or f"<@{rec.decided_by}>"
@@ -394,6 +404,14 @@ class CancelFlow:
             request_id=request_id,
             **detail,
         )
+
+
+def _cancel_result(exc: CCEError) -> str:
+    if isinstance(exc, CCECancelUnconfirmed):
+        return "unconfirmed"
+    if isinstance(exc, CCEStatusError):
+        return "refused"
+    return "error"
 
 
 __all__ += ["ApprovalError"]

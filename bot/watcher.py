@@ -20,6 +20,7 @@ from bot.cce.endpoints import ClusterRef
 from bot.cce.errors import CCEError, CCENotFound
 from bot.config import WatchConfig
 from bot.durations import format_duration
+from bot.metrics import Metrics
 from bot.progress import apply, diff, render_change, render_summary
 from bot.slack_poster import Poster, SlackPostError
 from bot.store import NewWatch, Store, WatchRecord
@@ -50,6 +51,7 @@ class Watcher:
         on_progress: OnProgress | None = None,
         lease: timedelta = timedelta(seconds=60),
         batch: int = 500,
+        metrics: Metrics | None = None,
     ) -> None:
         self.cce = cce
         self.store = store
@@ -60,6 +62,7 @@ class Watcher:
         self.on_progress = on_progress
         self.lease = lease
         self.batch = batch
+        self.metrics = metrics or Metrics()
         self._limit = asyncio.Semaphore(config.concurrency)
 
     async def start(
@@ -193,6 +196,7 @@ class Watcher:
 
     async def _failed(self, watch: WatchRecord, version: int, now: datetime, exc: CCEError) -> None:
         errors = watch.errors + 1
+        self.metrics.poll_error()
         since = watch.failing_since or now
         warn = not watch.warned and now - since >= self.config.outage_warning_after
         if warn:

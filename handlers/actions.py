@@ -18,12 +18,14 @@ async def _decide(
     ack: Any, body: dict[str, Any], respond: Any, flow: CancelFlow, approving: bool
 ) -> None:
     await ack()
-    user_id = str((body.get("user") or {}).get("id", ""))
-    actions = body.get("actions") or [{}]
-    approval_id = str(actions[0].get("value", ""))[:64]
+    user = body.get("user")
+    user_id = str(user.get("id", "")) if isinstance(user, dict) else ""
+    action = (body.get("actions") or [{}])[0]
+    approval_id = str(action.get("value", ""))[:64] if isinstance(action, dict) else ""
     try:
         note = await flow.decide(approval_id, user_id, approving=approving)
     except ApprovalError as exc:
+        flow.metrics.approval("refused")
         logger.info(
             "approval.refused",
             extra={"approval_id": approval_id, "slack_user": user_id, "status": type(exc).__name__},

@@ -8,6 +8,7 @@ from typing import Any
 from bot.blocks import escape
 from bot.commands import Cancel, Help, Invalid, ListWorkflows, Status, Watch, parse_command
 from bot.flow import CancelFlow, FlowError
+from bot.metrics import Metrics
 from bot.queries import Queries
 from bot.usage import USAGE
 
@@ -18,18 +19,27 @@ COMMAND = "/cce-upgrade"
 
 
 async def handle_cce_upgrade(
-    ack: Any, command: dict[str, Any], respond: Any, flow: CancelFlow, queries: Queries
+    ack: Any,
+    command: dict[str, Any],
+    respond: Any,
+    flow: CancelFlow,
+    queries: Queries,
+    metrics: Metrics,
 ) -> None:
     user_id = str(command.get("user_id", ""))
     channel_id = str(command.get("channel_id", ""))
     parsed = parse_command(str(command.get("text", "")))
+    kind = type(parsed).__name__.lower()
     if isinstance(parsed, Help):
+        metrics.command(kind, "ok")
         await ack(text=USAGE)
         return
     if isinstance(parsed, Invalid):
+        metrics.command(kind, "invalid")
         await ack(text=f"{parsed.problem}\n\n{USAGE}")
         return
     if not flow.channel_allowed(channel_id):
+        metrics.command(kind, "channel_refused")
         await ack(
             text="`/cce-upgrade` is not enabled in this channel. Use one of the incident "
             "channels listed in the bot's config (`channels:`)."
@@ -53,7 +63,9 @@ async def handle_cce_upgrade(
         elif isinstance(parsed, Watch):
             reply = await queries.watch(user_id, channel_id, parsed.cluster, parsed.workflow_id)
             await respond(text=reply, response_type="ephemeral", replace_original=True)
+        metrics.command(kind, "ok")
     except FlowError as exc:
+        metrics.command(kind, "refused")
         logger.info("command.refused", extra={"slack_user": user_id, "status": str(exc)[:200]})
         await respond(text=str(exc), response_type="ephemeral", replace_original=True)
 

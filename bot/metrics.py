@@ -1,0 +1,68 @@
+"""Prometheus metrics for `GET /metrics`, on a registry of the app's own (not the global one),
+so two bots in one process (tests, the demo) never share counters."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.commands = Counter(
+            "cce_bot_commands",
+            "Slash commands by kind and outcome",
+            ["command", "outcome"],
+            registry=r,
+        )
+        self.approvals = Counter(
+            "cce_bot_approvals", "Approval decisions by outcome", ["outcome"], registry=r
+        )
+        self.cancels = Counter(
+            "cce_bot_cancel_calls", "Cancel calls sent to CCE by result", ["result"], registry=r
+        )
+        self.api_latency = Histogram(
+            "cce_bot_api_request_seconds",
+            "CCE API request latency by operation",
+            ["operation"],
+            registry=r,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.api_responses = Counter(
+            "cce_bot_api_responses",
+            "CCE API answers by status",
+            ["operation", "status"],
+            registry=r,
+        )
+        self.open_watches = Gauge("cce_bot_open_watches", "Watches still open", registry=r)
+        self.poll_errors = Counter("cce_bot_poll_errors", "Failed workflow polls", registry=r)
+        self.slack_errors = Counter(
+            "cce_bot_slack_api_errors", "Slack Web API errors", ["method", "error"], registry=r
+        )
+
+    def command(self, command: str, outcome: str) -> None:
+        self.commands.labels(command, outcome).inc()
+
+    def approval(self, outcome: str) -> None:
+        self.approvals.labels(outcome).inc()
+
+    def cancel(self, result: str) -> None:
+        self.cancels.labels(result).inc()
+
+    def api_call(self, operation: str, status: int | None, seconds: float) -> None:
+        self.api_latency.labels(operation).observe(seconds)
+        self.api_responses.labels(operation, str(status) if status else "error").inc()
+
+    def poll_error(self) -> None:
+        self.poll_errors.inc()
+
+    def slack_error(self, method: str, error: str) -> None:
+        self.slack_errors.labels(method, error[:40]).inc()
+
+    def render(self, open_watches: int | None = None) -> bytes:
+        if open_watches is not None:
+            self.open_watches.set(open_watches)
+        return generate_latest(self.registry)
