@@ -36,17 +36,20 @@ def stack_config(
     slack: FakeSlack,
     database_url: str,
     bot_yaml: dict[str, Any],
+    **settings_overrides: Any,
 ) -> Config:
     """Settings pointing at the stand-ins, and a YAML-equivalent config (validated)."""
-    settings = Settings(
-        slack_bot_token="xoxb-standin",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.api_url,
-        cce_auth_token=SIM_TOKEN,
-        cce_project_id=sim.project_id,
-        cce_endpoint=sim.url,
-        database_url=database_url,
-    )
+    values: dict[str, Any] = {
+        "slack_bot_token": "xoxb-standin",
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": slack.api_url,
+        "cce_auth_token": SIM_TOKEN,
+        "cce_project_id": sim.project_id,
+        "cce_endpoint": sim.url,
+        "database_url": database_url,
+    }
+    values.update(settings_overrides)
+    settings = Settings(**values)
     return Config(settings, BotConfig.model_validate(bot_yaml))
 
 
@@ -108,13 +111,22 @@ class Stack:
         await self.stop_bot()
         return await self.start_bot()
 
+    @property
+    def secret(self) -> str:
+        value = self.config.settings.slack_signing_secret
+        return value.get_secret_value() if value else SIGNING_SECRET
+
     async def post(
-        self, body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None
+        self, body: bytes, *, secret: str | None = None, timestamp: int | None = None
     ) -> httpx.Response:
         if self.server is None:
             raise RuntimeError("the bot is not running")
         return await post_signed(
-            self.server.url + "/slack/events", body, secret, timestamp=timestamp, client=self.http
+            self.server.url + "/slack/events",
+            body,
+            secret or self.secret,
+            timestamp=timestamp,
+            client=self.http,
         )
 
     async def command(
@@ -161,12 +173,17 @@ async def running_stack(
     clock: Callable[[], datetime] = utcnow,
     scheduler: bool = False,
     slack: FakeSlack | None = None,
+    **settings_overrides: Any,
 ) -> AsyncIterator[Stack]:
     async with contextlib.AsyncExitStack() as exits:
         if slack is None:
             slack = await exits.enter_async_context(FakeSlack())
         stack = Stack(
-            sim, slack, stack_config(sim, slack, database_url, bot_yaml), clock, scheduler
+            sim,
+            slack,
+            stack_config(sim, slack, database_url, bot_yaml, **settings_overrides),
+            clock,
+            scheduler,
         )
         await stack.start_bot()
         try:

@@ -1,0 +1,249 @@
+"""Operating the bot: /metrics, /readyz, JSON logs without secrets, the audit export, manifest."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import handlers.commands
+from bot.__main__ import main
+from bot.logs import configure_logging
+from bot.simulator import RunningSimulator, running_simulator
+from bot.standin.stack import SIM_TOKEN, Stack, running_stack
+from tests.e2e import (
+    LEAD1,
+    WF_FAILED,
+    WF_RUNNING,
+    approval_id_of,
+    bot_yaml,
+    eventually,
+    requests_posted,
+)
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[RunningSimulator]:
+    async with running_simulator(token=SIM_TOKEN) as running:
+        yield running
+
+
+async def full_flow(stack: Stack) -> str:
+    _, name = await stack.command(f"cancel prod-eu {WF_FAILED} disk pressure", user="U0REQUEST1")
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    [message] = requests_posted(stack.slack)
+    await stack.click(approval_id_of(message), user=LEAD1, message_ts=message.ts)
+    await stack.slack.wait_for("chat.postMessage", count=2)
+
+    async def watching() -> bool:
+        return await stack.bot.store.count_open_watches() == 1
+
+    await eventually(watching)
+    return message.ts
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+async def test_metrics_move_when_the_flow_runs(sim: RunningSimulator, sqlite_url: str) -> None:
+    """Commands, approvals, cancel calls, API latency and open watches are exposed and move."""
+    async with running_stack(sim, sqlite_url, bot_yaml()) as stack:
+        assert stack.server is not None
+        before = (await stack.http.get(stack.server.url + "/metrics")).text
+        assert 0 == metric(before, "cce_bot_cancel_calls_total")
+        await full_flow(stack)
+        await stack.command("frobnicate")
+        stack.slack.fail_next("chat.postMessage", error="not_in_channel")
+        _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
+        await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+        response = await stack.http.get(stack.server.url + "/metrics")
+        assert response.status_code == 200
+        text = response.text
+    assert 1 == metric(text, "cce_bot_commands_total", command="cancel", outcome="ok")
+    assert 1 == metric(text, "cce_bot_commands_total", command="watch", outcome="refused")
+    assert 1 == metric(text, "cce_bot_commands_total", command="invalid", outcome="invalid")
+    assert 1 == metric(text, "cce_bot_approvals_total", outcome="approved")
+    assert 1 == metric(text, "cce_bot_cancel_calls_total", result="accepted")
+    assert 1 <= metric(text, "cce_bot_api_request_seconds_count", operation="show_workflow")
+    assert 1 == metric(text, "cce_bot_api_request_seconds_count", operation="cancel_workflow")
+    assert 1 == metric(text, "cce_bot_open_watches")
+    assert 1 == metric(text, "cce_bot_slack_api_errors_total", error="not_in_channel")
+    assert "cce_bot_poll_errors_total" in text
+
+
+class Proxy:
+    """A loopback TCP proxy to PostgreSQL that a test can cut, to make the database vanish."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.server: asyncio.Server | None = None
+        self.links: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self.links += [writer, up_writer]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def cut(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for link in self.links:
+            link.close()
+        await self.server.wait_closed()
+
+
+async def test_readyz_fails_while_the_database_is_gone(sim: RunningSimulator) -> None:
+    """/readyz is 200 with the database, 503 without it; /healthz stays 200."""
+    from tests.conftest import PG_URL, fresh_postgres
+
+    await fresh_postgres()
+    match = re.match(r"(.*@)([^:/]+):(\d+)(/.*)", PG_URL)
+    assert match is not None
+    proxy = Proxy((match[2], int(match[3])))
+    port = await proxy.start()
+    url = f"{match[1]}127.0.0.1:{port}{match[4]}"
+    async with running_stack(sim, url, bot_yaml()) as stack:
+        assert stack.server is not None
+        ready = await stack.http.get(stack.server.url + "/readyz")
+        assert (200, True) == (ready.status_code, ready.json()["database"])
+        await proxy.cut()
+        gone = await stack.http.get(stack.server.url + "/readyz")
+        assert (503, False) == (gone.status_code, gone.json()["database"])
+        assert 200 == (await stack.http.get(stack.server.url + "/healthz")).status_code
+        metrics = await stack.http.get(stack.server.url + "/metrics")
+        assert metrics.status_code == 200
+
+
+SECRETS = {
+    "slack_bot_token": "xoxb-9081726354-1122334455-AbCdEfGhIjKlMnOpQrStUvWx",
+    "slack_signing_secret": "8f3c1a9e7b2d4f6a0c5e9b1d3f7a2c4e",
+    "cce_auth_token": "MIIZeAYJKoZIhvcNAQcCoIIZaTCCGWUCAQExDTALBglghkgBZQMEAgEwghe",
+}
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    """Configure logging as `run` does with LOG_FORMAT=json, into a buffer."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    buffer = io.StringIO()
+    configure_logging("DEBUG", "json", SECRETS.values())
+    root.handlers[0].stream = buffer  # type: ignore[attr-defined]
+    yield buffer
+    root.handlers[:], _ = saved
+    root.setLevel(saved[1])
+
+
+async def test_json_logs_and_slack_posts_carry_no_secret(
+    json_logs: io.StringIO, sqlite_url: str
+) -> None:
+    """A full flow with real-looking secrets: none appears in the logs or in any Slack post."""
+    async with (
+        running_simulator(token=SECRETS["cce_auth_token"]) as sim,
+        running_stack(sim, sqlite_url, bot_yaml(), **SECRETS) as stack,
+    ):
+        await full_flow(stack)
+        _, name = await stack.command("status prod-eu 00000000-0000-0000-0000-000000000000")
+        await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+        posted = json.dumps([c.params for c in stack.slack.calls]) + json.dumps(
+            stack.slack.responses
+        )
+    logs = json_logs.getvalue()
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    assert lines, "no JSON log lines"
+    events = {line["event"] for line in lines}
+    assert "approval.opened" in events and "cce.cancel.accepted" in events
+    accepted = next(line for line in lines if line["event"] == "cce.cancel.accepted")
+    assert accepted["workflow_id"] == WF_FAILED and accepted["request_id"]
+    for secret in SECRETS.values():
+        assert secret not in logs
+        assert secret not in posted
+
+
+async def test_audit_prints_every_step_in_order(
+    sim: RunningSimulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`cce-upgrade-bot audit` after a flow: each step, its actor, and the API request id."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
+    async with running_stack(sim, url, bot_yaml()) as stack:
+        await full_flow(stack)
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert 0 == await asyncio.to_thread(main, ["audit", "--workflow", WF_FAILED])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    actions = [r["action"] for r in records]
+    assert [
+        "request.opened",
+        "approval.given",
+        "approval.approved",
+        "cancel.sent",
+        "cancel.accepted",
+    ] == actions
+    assert records[0]["actor"] == "U0REQUEST1" and records[1]["actor"] == LEAD1
+    assert records[-1]["request_id"] and records[-1]["phase"] == "Cancel"
+
+
+# Which scope each Slack Web API method the bot calls needs.
+SCOPES = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "usergroups.users.list": "usergroups:read",
+}
+
+
+def methods_called() -> set[str]:
+    """Slack Web API methods named in the bot's code (strings, or slack_sdk's method helpers)."""
+    found: set[str] = set()
+    for path in [*(ROOT / "bot").glob("*.py"), *(ROOT / "handlers").glob("*.py")]:
+        source = path.read_text()
+        found |= set(re.findall(r'"((?:chat|usergroups|users|conversations|views)\.\w+)"', source))
+        helpers = re.findall(r"\.((?:chat|usergroups|users|conversations|views)_\w+)\(", source)
+        found |= {".".join(h.split("_")) for h in helpers}
+    return found
+
+
+def test_manifest_declares_exactly_what_the_code_uses() -> None:
+    """The slash command, interactivity, Socket Mode, and exactly the scopes the code needs."""
+    manifest: dict[str, Any] = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    commands = [c["command"] for c in manifest["features"]["slash_commands"]]
+    assert [handlers.commands.COMMAND] == commands
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    called = methods_called()
+    assert set(SCOPES) == called
+    expected = {"commands"} | {SCOPES[m] for m in called}
+    assert expected == set(manifest["oauth_config"]["scopes"]["bot"])
