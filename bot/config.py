@@ -37,7 +37,13 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 class Settings(BaseSettings):
     """The environment (and `.env`). Init kwargs override both, so tests build it directly."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        # Docker/Kubernetes secrets as files named like the variables (lower case), if mounted.
+        secrets_dir="/run/secrets" if Path("/run/secrets").is_dir() else None,
+    )
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -192,7 +198,9 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], list[str]]:
     return raw, []
 
 
-def _semantic_problems(settings: Settings, bot: BotConfig, mode: str) -> list[str]:
+def _semantic_problems(
+    settings: Settings, bot: BotConfig, mode: str, *, file_ok: bool = True
+) -> list[str]:
     problems: list[str] = []
     s = settings
     has_aksk = s.cloud_sdk_ak is not None and s.cloud_sdk_sk is not None
@@ -236,7 +244,7 @@ def _semantic_problems(settings: Settings, bot: BotConfig, mode: str) -> list[st
                 f"clusters.{alias}: no region or endpoint, and neither CCE_REGION nor "
                 "CCE_ENDPOINT is set"
             )
-    if not bot.approvers.users and not bot.approvers.usergroups:
+    if file_ok and not bot.approvers.users and not bot.approvers.usergroups:
         problems.append("approvers: no users or usergroups listed, so nobody could approve")
     return problems
 
@@ -260,9 +268,9 @@ def load_config(settings: Settings | None = None, *, mode: str = "run") -> Confi
         bot = BotConfig.model_validate(raw)
     except ValidationError as exc:
         problems += _pydantic_problems(exc, "config: ")
-        bot = BotConfig()
-    problems += _semantic_problems(settings, bot, mode)
-    if problems:
+        bot = None
+    problems += _semantic_problems(settings, bot or BotConfig(), mode, file_ok=bot is not None)
+    if problems or bot is None:
         raise ConfigError(problems)
     return Config(settings, bot)
 
