@@ -133,11 +133,15 @@ class BotApp:
         logger.info("bot.stopped", extra={"instance": self.instance_id})
 
     async def expire_tick(self) -> None:
-        """Scheduler job: never raises (a failure is logged and retried next tick)."""
+        """Scheduler job: expire overdue requests and settle any a crash left half-done.
+
+        Never raises: a failure is logged and retried at the next run.
+        """
         try:
             await self.flow.expire_due()
+            await self.flow.recover()
         except Exception:
-            logger.exception("approvals.expire.failed")
+            logger.exception("approvals.housekeeping.failed")
 
     # -- HTTP -------------------------------------------------------------------------------
 

@@ -28,7 +28,8 @@ __all__ = [
 
 class ApprovalState(StrEnum):
     PENDING = "pending"
-    APPROVED = "approved"  # quorum reached; the cancel is being sent
+    APPROVED = "approved"  # quorum reached; the cancel is about to be sent
+    CANCEL_REQUESTED = "cancel_requested"  # claimed by the one sender; the call is under way
     CANCELLED = "cancelled"  # the API accepted the cancel
     REJECTED = "rejected"
     EXPIRED = "expired"
@@ -36,7 +37,11 @@ class ApprovalState(StrEnum):
 
     @property
     def is_final(self) -> bool:
-        return self not in (ApprovalState.PENDING, ApprovalState.APPROVED)
+        return self not in (
+            ApprovalState.PENDING,
+            ApprovalState.APPROVED,
+            ApprovalState.CANCEL_REQUESTED,
+        )
 
 
 class ApprovalError(Exception):

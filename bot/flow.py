@@ -22,9 +22,10 @@ from bot.approvals import (
 )
 from bot.blocks import RequestView, escape, request_message, slack_date
 from bot.cancellability import cancellability
+from bot.cancelling import CancelSteps
 from bot.cce.client import CCEClient
 from bot.cce.endpoints import ClusterRef
-from bot.cce.errors import CCECancelUnconfirmed, CCEError, CCEStatusError
+from bot.cce.errors import CCEError
 from bot.cce.models import WorkflowTask
 from bot.commands import Cancel
 from bot.config import Config
@@ -72,7 +73,7 @@ def view_of(rec: ApprovalRecord) -> RequestView:
     )
 
 
-class CancelFlow:
+class CancelFlow(CancelSteps):
     def __init__(
         self,
         *,
@@ -267,98 +268,10 @@ class CancelFlow:
             count += await self.expire(approval_id)
         return count
 
-    # -- the cancel itself ------------------------------------------------------------------
-
-    async def execute(self, approval_id: str) -> None:
-        """Re-read, then send the one cancel for an approved request and record the outcome."""
-        rec = await self._get(approval_id)
-        ref = ClusterRef(rec.project_id, rec.cluster_id, rec.endpoint)
-        try:
-            workflow = await self.cce.show_workflow(ref, rec.workflow_id)
-        except CCEError as exc:
-            await self._fail(
-                rec,
-                f"The workflow could not be re-read, so no cancel was sent. "
-                f"{describe_cce_error(exc)}",
-                exc.request_id,
-            )
-            self.metrics.cancel("not_sent")
-            return
-        verdict = cancellability(workflow)
-        if not verdict.cancellable:
-            await self._fail(
-                rec,
-                "The workflow is no longer cancellable, so no cancel was sent. "
-                f"{escape(verdict.explain())}",
-                None,
-                snapshot(workflow),
-            )
-            self.metrics.cancel("not_sent")
-            return
-        await self._audit(rec, "bot", "cancel.sent")
-        try:
-            outcome = await self.cce.cancel_workflow(ref, rec.workflow_id)
-        except CCEError as exc:
-            self.metrics.cancel(_cancel_result(exc))
-            await self._fail(rec, describe_cce_error(exc), exc.request_id)
-            return
-        self.metrics.cancel("accepted")
-        snap = snapshot(outcome.workflow)
-        rid = outcome.request_id
-        by = ", ".join(f"<@{u}>" for u in rec.approved_by) or f"<@{rec.decided_by}>"
-        note = (
-            f":octagonal_sign: Cancelled. Approved by {by}; the API answered phase "
-            f"*{escape(snap.phase or '?')}*"
-            + (f", request id `{escape(rid)}`" if rid else "")
-            + (
-                " (its answer was lost; confirmed by reading the workflow)"
-                if outcome.confirmed_by_read
-                else ""
-            )
-            + "."
-        )
-        await self.store.transition(
-            approval_id,
-            ApprovalState.APPROVED,
-            ApprovalState.CANCELLED,
-            cancel_request_id=rid,
-            outcome=note,
-            summary=ApprovalRecord.summary_json(snap.to_dict()),
-        )
-        await self._audit(
-            rec,
-            "bot",
-            "cancel.accepted",
-            request_id=rid,
-            phase=snap.phase,
-            confirmed_by_read=outcome.confirmed_by_read,
-        )
-        logger.info(
-            "cce.cancel.accepted",
-            extra={"approval_id": approval_id, "request_id": rid, "workflow_id": rec.workflow_id},
-        )
-        await self.refresh(approval_id)
-        await self._reply(rec, note)
-        if self.on_cancelled is not None:
-            await self.on_cancelled(Cancelled(await self._get(approval_id), outcome.workflow))
-
-    async def _fail(
-        self, rec: ApprovalRecord, text: str, request_id: str | None, snap: Snapshot | None = None
-    ) -> None:
-        values = {"summary": ApprovalRecord.summary_json(snap.to_dict())} if snap else {}
-        await self.store.transition(
-            rec.approval_id,
-            ApprovalState.APPROVED,
-            ApprovalState.FAILED,
-            outcome=f":warning: {text}",
-            cancel_request_id=request_id,
-            **values,
-        )
-        await self._audit(rec, "bot", "cancel.failed", request_id=request_id, detail_text=text)
-        await self.refresh(rec.approval_id)
-        await self._reply(rec, f":warning: {text}")
-
     # -- helpers ----------------------------------------------------------------------------
+
+    def _cancelled_event(self, rec: ApprovalRecord, workflow: WorkflowTask) -> Cancelled:
+        return Cancelled(rec, workflow)
 
     async def _get(self, approval_id: str) -> ApprovalRecord:
         rec = await self.store.get_request(approval_id)
@@ -404,14 +317,6 @@ class CancelFlow:
             request_id=request_id,
             **detail,
         )
-
-
-def _cancel_result(exc: CCEError) -> str:
-    if isinstance(exc, CCECancelUnconfirmed):
-        return "unconfirmed"
-    if isinstance(exc, CCEStatusError):
-        return "refused"
-    return "error"
 
 
 __all__ += ["ApprovalError"]

@@ -54,12 +54,10 @@ async def fresh_postgres() -> str:
     from bot.store.tables import Base
 
     store = Store(create_engine(PG_URL))
-    await store.create_schema()
+    # Drop and recreate: the database outlives test runs, and the schema may have changed.
     async with store.engine.begin() as conn:
-        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-        from sqlalchemy import text
-
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+        await conn.run_sync(Base.metadata.drop_all)
+        await conn.run_sync(Base.metadata.create_all)
     await store.dispose()
     return PG_URL
 

@@ -62,6 +62,7 @@ def _record(row: ApprovalRow, approved_by: Sequence[str] = ()) -> ApprovalRecord
         decided_by=row.decided_by,
         cancel_request_id=row.cancel_request_id,
         outcome=row.outcome,
+        cancel_sent_at=row.cancel_sent_at,
         approved_by=tuple(approved_by),
     )
 

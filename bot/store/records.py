@@ -50,6 +50,7 @@ class ApprovalRecord:
     decided_by: str | None
     cancel_request_id: str | None
     outcome: str | None
+    cancel_sent_at: datetime | None = None
     approved_by: tuple[str, ...] = ()
 
     @staticmethod

@@ -1,0 +1,247 @@
+"""Sending the one cancel for an approved request, and settling requests a crash left behind.
+
+pending → approved (quorum) → cancel_requested (claimed by exactly one sender, recorded before
+the call) → cancelled | failed. A request found `approved` a while after its approval was never
+sent: it is sent now (the claim stops a second sender). One found `cancel_requested` for longer
+than a call can take may or may not have reached the API: a read of the workflow settles it, and
+it is never sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.approvals import ApprovalState
+from bot.blocks import escape
+from bot.cancellability import cancellability
+from bot.cce.client import CCEClient
+from bot.cce.endpoints import ClusterRef
+from bot.cce.errors import CCECancelUnconfirmed, CCEError, CCEStatusError
+from bot.cce.models import WorkflowPhase, WorkflowTask
+from bot.explain import describe_cce_error
+from bot.metrics import Metrics
+from bot.store import ApprovalRecord, Store
+from bot.timeline import Snapshot, snapshot
+
+__all__ = ["CancelSteps"]
+
+logger = logging.getLogger(__name__)
+
+# Longer than any cancel call can take (timeouts and the settling read included).
+STUCK_AFTER = timedelta(minutes=2)
+UNSENT_AFTER = timedelta(seconds=30)
+
+
+class CancelSteps:
+    """Mixed into `CancelFlow`, which provides the attributes and helpers declared here."""
+
+    cce: CCEClient
+    store: Store
+    metrics: Metrics
+    clock: Callable[[], datetime]
+    on_cancelled: Callable[[Any], Awaitable[None]] | None
+
+    async def _get(self, approval_id: str) -> ApprovalRecord:
+        raise NotImplementedError
+
+    async def refresh(self, approval_id: str) -> None:
+        raise NotImplementedError
+
+    async def _reply(self, rec: ApprovalRecord, text: str) -> None:
+        raise NotImplementedError
+
+    async def _audit(
+        self,
+        rec: ApprovalRecord,
+        actor: str,
+        action: str,
+        *,
+        request_id: str | None = None,
+        **detail: object,
+    ) -> None:
+        raise NotImplementedError
+
+    def _cancelled_event(self, rec: ApprovalRecord, workflow: WorkflowTask) -> Any:
+        raise NotImplementedError
+
+    async def execute(self, approval_id: str) -> None:
+        """Re-read, then send the one cancel for an approved request and record the outcome."""
+        rec = await self._get(approval_id)
+        ref = ClusterRef(rec.project_id, rec.cluster_id, rec.endpoint)
+        try:
+            workflow = await self.cce.show_workflow(ref, rec.workflow_id)
+        except CCEError as exc:
+            await self._fail(
+                rec,
+                ApprovalState.APPROVED,
+                "The workflow could not be re-read, so "
+                f"no cancel was sent. {describe_cce_error(exc)}",
+                exc.request_id,
+            )
+            self.metrics.cancel("not_sent")
+            return
+        verdict = cancellability(workflow)
+        if not verdict.cancellable:
+            await self._fail(
+                rec,
+                ApprovalState.APPROVED,
+                "The workflow is no longer cancellable, "
+                f"so no cancel was sent. {escape(verdict.explain())}",
+                None,
+                snapshot(workflow),
+            )
+            self.metrics.cancel("not_sent")
+            return
+        claimed = await self.store.transition(
+            approval_id,
+            ApprovalState.APPROVED,
+            ApprovalState.CANCEL_REQUESTED,
+            cancel_sent_at=self.clock(),
+        )
+        if not claimed:
+            return  # another sender (replica, or the recovery job) has it
+        await self._audit(rec, "bot", "cancel.sent")
+        try:
+            outcome = await self.cce.cancel_workflow(ref, rec.workflow_id)
+        except CCEError as exc:
+            self.metrics.cancel(_cancel_result(exc))
+            await self._fail(
+                rec, ApprovalState.CANCEL_REQUESTED, describe_cce_error(exc), exc.request_id
+            )
+            return
+        self.metrics.cancel("accepted")
+        note = _cancelled_note(rec, outcome.workflow, outcome.request_id, outcome.confirmed_by_read)
+        await self._succeed(
+            rec,
+            outcome.workflow,
+            outcome.request_id,
+            note,
+            confirmed_by_read=outcome.confirmed_by_read,
+        )
+
+    async def recover(self) -> int:
+        """Settle requests a crash left `approved` or `cancel_requested`; returns how many."""
+        now = self.clock()
+        settled = 0
+        for rec in await self.store.requests_in_state(ApprovalState.APPROVED):
+            if rec.decided_at is not None and now - rec.decided_at >= UNSENT_AFTER:
+                logger.warning("cancel.recover.unsent", extra={"approval_id": rec.approval_id})
+                await self.execute(rec.approval_id)
+                settled += 1
+        for rec in await self.store.requests_in_state(ApprovalState.CANCEL_REQUESTED):
+            sent = rec.cancel_sent_at or rec.decided_at
+            if sent is not None and now - sent >= STUCK_AFTER:
+                logger.warning("cancel.recover.unconfirmed", extra={"approval_id": rec.approval_id})
+                await self._settle_by_read(rec)
+                settled += 1
+        return settled
+
+    async def _settle_by_read(self, rec: ApprovalRecord) -> None:
+        ref = ClusterRef(rec.project_id, rec.cluster_id, rec.endpoint)
+        try:
+            workflow = await self.cce.show_workflow(ref, rec.workflow_id)
+        except CCEError:
+            return  # try again at the next housekeeping run
+        phase = workflow.status.phase or "?"
+        if phase.lower() == WorkflowPhase.CANCEL.lower():
+            note = _cancelled_note(rec, workflow, None, True)
+            await self._succeed(rec, workflow, None, note, confirmed_by_read=True)
+            return
+        await self._fail(
+            rec,
+            ApprovalState.CANCEL_REQUESTED,
+            "The bot stopped while the cancel was being sent, and the workflow is "
+            f"in phase {escape(phase)}, not Cancel. It was not sent again; run "
+            "`/cce-upgrade status` and open a new request if it is still needed.",
+            None,
+            snapshot(workflow),
+        )
+
+    async def _succeed(
+        self,
+        rec: ApprovalRecord,
+        workflow: WorkflowTask,
+        request_id: str | None,
+        note: str,
+        *,
+        confirmed_by_read: bool,
+    ) -> None:
+        snap = snapshot(workflow)
+        won = await self.store.transition(
+            rec.approval_id,
+            ApprovalState.CANCEL_REQUESTED,
+            ApprovalState.CANCELLED,
+            cancel_request_id=request_id,
+            outcome=note,
+            summary=ApprovalRecord.summary_json(snap.to_dict()),
+        )
+        if not won:
+            return
+        await self._audit(
+            rec,
+            "bot",
+            "cancel.accepted",
+            request_id=request_id,
+            phase=snap.phase,
+            confirmed_by_read=confirmed_by_read,
+        )
+        logger.info(
+            "cce.cancel.accepted",
+            extra={
+                "approval_id": rec.approval_id,
+                "request_id": request_id,
+                "workflow_id": rec.workflow_id,
+            },
+        )
+        await self.refresh(rec.approval_id)
+        await self._reply(rec, note)
+        if self.on_cancelled is not None:
+            latest = await self._get(rec.approval_id)
+            await self.on_cancelled(self._cancelled_event(latest, workflow))
+
+    async def _fail(
+        self,
+        rec: ApprovalRecord,
+        expected: str,
+        text: str,
+        request_id: str | None,
+        snap: Snapshot | None = None,
+    ) -> None:
+        values = {"summary": ApprovalRecord.summary_json(snap.to_dict())} if snap else {}
+        won = await self.store.transition(
+            rec.approval_id,
+            expected,
+            ApprovalState.FAILED,
+            outcome=f":warning: {text}",
+            cancel_request_id=request_id,
+            **values,
+        )
+        if not won:
+            return
+        await self._audit(rec, "bot", "cancel.failed", request_id=request_id, detail_text=text)
+        await self.refresh(rec.approval_id)
+        await self._reply(rec, f":warning: {text}")
+
+
+def _cancelled_note(
+    rec: ApprovalRecord, workflow: WorkflowTask, request_id: str | None, confirmed_by_read: bool
+) -> str:
+    by = ", ".join(f"<@{u}>" for u in rec.approved_by) or f"<@{rec.decided_by}>"
+    phase = escape(workflow.status.phase or "?")
+    note = f":octagonal_sign: Cancelled. Approved by {by}; the API answered phase *{phase}*"
+    if request_id:
+        note += f", request id `{escape(request_id)}`"
+    if confirmed_by_read:
+        note += " (its answer was lost; confirmed by reading the workflow)"
+    return note + "."
+
+
+def _cancel_result(exc: CCEError) -> str:
+    if isinstance(exc, CCECancelUnconfirmed):
+        return "unconfirmed"
+    if isinstance(exc, CCEStatusError):
+        return "refused"
+    return "error"

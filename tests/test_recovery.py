@@ -1,0 +1,111 @@
+"""A crash mid-flow leaves rows in the store; the next housekeeping run settles them safely.
+
+The crash is reproduced as the state it leaves in the database (what a killed process would
+have committed), then the restarted app's own scheduler job runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.approvals import ApprovalState
+from bot.simulator import RunningSimulator, running_simulator
+from bot.standin.stack import SIM_TOKEN, Stack, running_stack
+from tests.e2e import (
+    CHANNEL,
+    LEAD1,
+    WF_FAILED,
+    FakeClock,
+    approval_id_of,
+    bot_yaml,
+    requests_posted,
+)
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[RunningSimulator]:
+    async with running_simulator(token=SIM_TOKEN) as running:
+        yield running
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+async def stack(sim: RunningSimulator, db_url: str, clock: FakeClock) -> AsyncIterator[Stack]:
+    async with running_stack(sim, db_url, bot_yaml(), clock=clock) as running:
+        yield running
+
+
+async def crashed_at(stack: Stack, state: ApprovalState) -> tuple[str, str]:
+    """Open a request over HTTP, then leave it as a process killed in `state` would."""
+    _, name = await stack.command(f"cancel prod-eu {WF_FAILED} oom", user="U0REQUEST1")
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    [message] = requests_posted(stack.slack)
+    approval_id = approval_id_of(message)
+    store = stack.bot.store
+    await store.add_approval(approval_id, LEAD1, NOW)
+    assert await store.transition(
+        approval_id, "pending", "approved", decided_by=LEAD1, decided_at=NOW
+    )
+    if state == ApprovalState.CANCEL_REQUESTED:
+        assert await store.transition(
+            approval_id, "approved", "cancel_requested", cancel_sent_at=NOW
+        )
+    await stack.restart_bot()
+    return approval_id, message.ts
+
+
+def patches(sim: RunningSimulator) -> int:
+    return sum(1 for c in sim.world.calls if c.method == "PATCH")
+
+
+async def test_approved_but_never_sent_is_sent_once(stack: Stack, clock: FakeClock) -> None:
+    """Killed after the approval, before the cancel: the restarted bot sends it, once."""
+    approval_id, ts = await crashed_at(stack, ApprovalState.APPROVED)
+    await stack.bot.expire_tick()
+    assert 0 == patches(stack.sim)  # too soon: the approving replica may still be sending
+    clock.advance(timedelta(minutes=1))
+    await stack.bot.expire_tick()
+    await stack.bot.expire_tick()
+    assert 1 == patches(stack.sim)
+    assert stack.sim.world.phase(WF_FAILED) == "Cancel"
+    record = await stack.bot.store.get_request(approval_id)
+    assert record is not None and record.state == "cancelled"
+    assert "Cancelled" in stack.slack.thread(CHANNEL, ts)[-1].text
+
+
+async def test_cancel_in_flight_that_took_effect_is_confirmed_by_a_read(
+    stack: Stack, clock: FakeClock
+) -> None:
+    """Killed while the cancel was in flight, and it took effect: cancelled, not re-sent."""
+    approval_id, ts = await crashed_at(stack, ApprovalState.CANCEL_REQUESTED)
+    stack.sim.world.set_phase(WF_FAILED, "Cancel")
+    clock.advance(timedelta(minutes=3))
+    await stack.bot.expire_tick()
+    assert 0 == patches(stack.sim)
+    record = await stack.bot.store.get_request(approval_id)
+    assert record is not None and record.state == "cancelled"
+    assert "confirmed by reading" in stack.slack.thread(CHANNEL, ts)[-1].text
+    assert 1 == await stack.bot.store.count_open_watches()
+
+
+async def test_cancel_in_flight_that_did_not_arrive_is_reported_not_resent(
+    stack: Stack, clock: FakeClock
+) -> None:
+    """Killed while the cancel was in flight, and it never arrived: failed, told, not re-sent."""
+    approval_id, ts = await crashed_at(stack, ApprovalState.CANCEL_REQUESTED)
+    clock.advance(timedelta(minutes=3))
+    await stack.bot.expire_tick()
+    assert 0 == patches(stack.sim)
+    record = await stack.bot.store.get_request(approval_id)
+    assert record is not None and record.state == "failed"
+    reply = stack.slack.thread(CHANNEL, ts)[-1].text
+    assert "not sent again" in reply and "Pending" in reply
