@@ -12,16 +12,13 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl
 
 import httpx
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.context.async_context import AsyncBoltContext
-from slack_bolt.request.async_internals import build_async_context
-from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -36,10 +33,12 @@ from bot.directory import ApproverDirectory
 from bot.flow import CancelFlow
 from bot.metrics import Metrics
 from bot.queries import Queries
+from bot.slack_http import MalformedRequest, signature_ok, to_bolt_request
 from bot.slack_poster import SlackPoster
 from bot.store import Store, create_engine
 from bot.watcher import Watcher
 from bot.watching import Watching
+from handlers.errors import report_unexpected
 
 __all__ = ["BotApp", "create_app", "utcnow"]
 
@@ -93,6 +92,8 @@ class BotApp:
         self.clock = clock
         self.instance_id = instance_id
         self.metrics = metrics
+        secret = config.settings.slack_signing_secret
+        self.signing_secret = secret.get_secret_value() if secret else None
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._started = False
 
@@ -146,7 +147,14 @@ class BotApp:
     # -- HTTP -------------------------------------------------------------------------------
 
     async def handle_slack(self, request: web.Request) -> web.Response:
-        bolt_request = to_bolt_request(await request.text(), request)
+        raw = await request.read()
+        if not signature_ok(self.signing_secret, request.headers, raw):
+            return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            bolt_request = to_bolt_request(raw, request.query_string, request.headers)
+        except MalformedRequest as exc:
+            logger.warning("slack.request.malformed", extra={"status": str(exc)})
+            return web.json_response({"error": "malformed request"}, status=400)
         bolt_response = await self.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
@@ -175,24 +183,6 @@ class BotApp:
         app.router.add_get("/readyz", self.handle_readyz)
         app.router.add_get("/metrics", self.handle_metrics)
         return app
-
-
-def to_bolt_request(raw: str, request: web.Request) -> AsyncBoltRequest:
-    """Bolt's request, with its "payload" quirk corrected for slash commands.
-
-    Bolt parses any form body that contains the letters `payload` as an interactivity post, so
-    `/cce-upgrade cancel payload-cluster …` would be dropped as 404. A slash command has a
-    `command` field and no `payload` field: re-parse it as the plain form it is.
-    """
-    bolt_request = AsyncBoltRequest(
-        body=raw, query=request.query_string, headers=dict(request.headers)
-    )
-    if not bolt_request.body and "payload" in raw:
-        form = dict(parse_qsl(raw, keep_blank_values=True))
-        if "command" in form and "payload" not in form:
-            bolt_request.body = form
-            bolt_request.context = build_async_context(AsyncBoltContext({}), form)
-    return bolt_request
 
 
 def _slack_client(config: Config) -> AsyncWebClient:
@@ -285,19 +275,12 @@ def create_app(
         return await next()
 
     @bolt.error
-    async def on_error(error: Exception, body: dict[str, Any], respond: Any = None) -> None:
-        ref = secrets.token_hex(4)
-        logger.exception("bot.unhandled_error", extra={"error_ref": ref}, exc_info=error)
-        if respond is not None:
-            try:
-                await respond(
-                    text=f":warning: Something went wrong inside the bot (reference `{ref}`). "
-                    "Nothing more was done; an operator can find the details in the logs.",
-                    response_type="ephemeral",
-                    replace_original=False,
-                )
-            except Exception:
-                logger.exception("bot.error_reply_failed", extra={"error_ref": ref})
+    async def on_error(
+        error: Exception, respond: Any = None, response: BoltResponse | None = None
+    ) -> BoltResponse | None:
+        """Errors Bolt caught; only verified requests reach Bolt, so `respond` answers Slack."""
+        await report_unexpected(error, respond)
+        return BoltResponse(status=200, body="") if response is not None else None
 
     handlers.register(bolt)
     return bot

@@ -8,6 +8,7 @@ from typing import Any
 from bot.approvals import ApprovalError
 from bot.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.flow import CancelFlow
+from handlers.errors import report_unexpected
 
 __all__ = ["handle_approve", "handle_reject", "register"]
 
@@ -31,8 +32,14 @@ async def _decide(
             extra={"approval_id": approval_id, "slack_user": user_id, "status": type(exc).__name__},
         )
         note = str(exc)
+    except Exception as exc:  # after ack(): reported here, see handlers.errors
+        await report_unexpected(exc, respond)
+        return
     if note:
-        await respond(text=note, response_type="ephemeral", replace_original=False)
+        try:
+            await respond(text=note, response_type="ephemeral", replace_original=False)
+        except Exception as exc:
+            await report_unexpected(exc)
 
 
 async def handle_approve(ack: Any, body: dict[str, Any], respond: Any, flow: CancelFlow) -> None:

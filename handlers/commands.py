@@ -11,6 +11,7 @@ from bot.flow import CancelFlow, FlowError
 from bot.metrics import Metrics
 from bot.queries import Queries
 from bot.usage import USAGE
+from handlers.errors import report_unexpected
 
 __all__ = ["COMMAND", "handle_cce_upgrade", "register"]
 
@@ -68,6 +69,9 @@ async def handle_cce_upgrade(
         metrics.command(kind, "refused")
         logger.info("command.refused", extra={"slack_user": user_id, "status": str(exc)[:200]})
         await respond(text=str(exc), response_type="ephemeral", replace_original=True)
+    except Exception as exc:  # after ack(): reported here, see handlers.errors
+        metrics.command(kind, "error")
+        await report_unexpected(exc, respond)
 
 
 def register(app: Any) -> None:
