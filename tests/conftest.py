@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from bot.simulator import RunningSimulator, running_simulator
+from bot.standin.stack import SIM_TOKEN
 
 _CLEARED_PREFIXES = ("SLACK_", "CLOUD_SDK_", "HUAWEICLOUD_", "CCE_", "BOT_", "DATABASE_URL")
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
@@ -73,3 +76,13 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+
+
+# -- the CCE simulator ----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[RunningSimulator]:
+    """The simulator with its default scenario, checking the stand-in stack's IAM token."""
+    async with running_simulator(token=SIM_TOKEN) as running:
+        yield running

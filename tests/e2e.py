@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.standin.slack_api import FakeSlack, Message
+from bot.standin.stack import Stack
 
 PROJECT = "47eb1d64cbeb45cfa01ae20af4f4b563"
 PROD = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c01"  # workflow FAILED: Pending, cancellable
@@ -88,3 +89,21 @@ class FakeClock:
 
     def advance(self, by: timedelta) -> None:
         self.now += by
+
+
+async def cancel_failed_workflow(stack: Stack, requester: str = REQUESTER) -> str:
+    """Request the failed workflow's cancel, have LEAD1 approve it, wait for its watch.
+
+    Returns the request message's ts (the thread the progress goes to).
+    """
+    _, name = await stack.command(f"cancel prod-eu {WF_FAILED} disk pressure", user=requester)
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    [message] = requests_posted(stack.slack)
+    await stack.click(approval_id_of(message), user=LEAD1, message_ts=message.ts)
+    await stack.slack.wait_for("chat.postMessage", count=2)
+
+    async def watching() -> bool:
+        return await stack.bot.store.count_open_watches() == 1
+
+    await eventually(watching)
+    return message.ts

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.commands import Cancel, Help, Invalid, ListWorkflows, Status, Watch, parse_command
-from bot.simulator import RunningSimulator, running_simulator
+from bot.simulator import RunningSimulator
 from bot.standin.slack_requests import slash_command_body
-from bot.standin.stack import SIM_TOKEN, Stack, running_stack
+from bot.standin.stack import Stack, running_stack
 from tests.e2e import PROD, WF_FAILED, bot_yaml, requests_posted
 
 GOOD = "d0b7e319-8172-424c-86ea-543cd23f9756"
@@ -58,12 +58,6 @@ def test_parse_bad_commands(text: str) -> None:
     """Malformed input is Invalid with a message; nothing would reach the API."""
     result = parse_command(text)
     assert isinstance(result, Invalid) and result.problem
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[RunningSimulator]:
-    async with running_simulator(token=SIM_TOKEN) as running:
-        yield running
 
 
 @pytest.fixture

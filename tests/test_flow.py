@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from bot.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
-from bot.simulator import RunningSimulator, running_simulator
-from bot.standin.stack import SIM_TOKEN, Stack, running_stack
+from bot.simulator import RunningSimulator
+from bot.standin.stack import Stack, running_stack
 from tests.e2e import (
     CHANNEL,
     GROUP_LEAD,
@@ -29,12 +29,6 @@ from tests.e2e import (
     requests_posted,
     text_of,
 )
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[RunningSimulator]:
-    async with running_simulator(token=SIM_TOKEN) as running:
-        yield running
 
 
 @pytest.fixture

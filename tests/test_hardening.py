@@ -303,12 +303,6 @@ def events_url(stack: Stack) -> str:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[RunningSimulator]:
-    async with running_simulator(token=SIM_TOKEN) as running:
-        yield running
-
-
-@pytest.fixture
 async def stack(sim: RunningSimulator, sqlite_url: str) -> AsyncIterator[Stack]:
     async with running_stack(sim, sqlite_url, bot_yaml()) as running:
         running.slack.usergroups = {"S0SRELEADS": [GROUP_LEAD]}

@@ -8,7 +8,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,38 +19,16 @@ import handlers.commands
 from bot.__main__ import main
 from bot.logs import configure_logging
 from bot.simulator import RunningSimulator, running_simulator
-from bot.standin.stack import SIM_TOKEN, Stack, running_stack
+from bot.standin.stack import running_stack
 from tests.e2e import (
     LEAD1,
     WF_FAILED,
     WF_RUNNING,
-    approval_id_of,
     bot_yaml,
-    eventually,
-    requests_posted,
+    cancel_failed_workflow,
 )
 
 ROOT = Path(__file__).parent.parent
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[RunningSimulator]:
-    async with running_simulator(token=SIM_TOKEN) as running:
-        yield running
-
-
-async def full_flow(stack: Stack) -> str:
-    _, name = await stack.command(f"cancel prod-eu {WF_FAILED} disk pressure", user="U0REQUEST1")
-    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
-    [message] = requests_posted(stack.slack)
-    await stack.click(approval_id_of(message), user=LEAD1, message_ts=message.ts)
-    await stack.slack.wait_for("chat.postMessage", count=2)
-
-    async def watching() -> bool:
-        return await stack.bot.store.count_open_watches() == 1
-
-    await eventually(watching)
-    return message.ts
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -70,7 +48,7 @@ async def test_metrics_move_when_the_flow_runs(sim: RunningSimulator, sqlite_url
         assert stack.server is not None
         before = (await stack.http.get(stack.server.url + "/metrics")).text
         assert 0 == metric(before, "cce_bot_cancel_calls_total")
-        await full_flow(stack)
+        await cancel_failed_workflow(stack)
         await stack.command("frobnicate")
         stack.slack.fail_next("chat.postMessage", error="not_in_channel")
         _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
@@ -173,7 +151,7 @@ async def test_json_logs_and_slack_posts_carry_no_secret(
         running_simulator(token=SECRETS["cce_auth_token"]) as sim,
         running_stack(sim, sqlite_url, bot_yaml(), **SECRETS) as stack,
     ):
-        await full_flow(stack)
+        await cancel_failed_workflow(stack)
         _, name = await stack.command("status prod-eu 00000000-0000-0000-0000-000000000000")
         await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
         posted = json.dumps([c.params for c in stack.slack.calls]) + json.dumps(
@@ -200,7 +178,7 @@ async def test_audit_prints_every_step_in_order(
     """`cce-upgrade-bot audit` after a flow: each step, its actor, and the API request id."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
     async with running_stack(sim, url, bot_yaml()) as stack:
-        await full_flow(stack)
+        await cancel_failed_workflow(stack)
     monkeypatch.setenv("DATABASE_URL", url)
     assert 0 == await asyncio.to_thread(main, ["audit", "--workflow", WF_FAILED])
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.approvals import ApprovalState
-from bot.simulator import RunningSimulator, running_simulator
-from bot.standin.stack import SIM_TOKEN, Stack, running_stack
+from bot.simulator import RunningSimulator
+from bot.standin.stack import Stack, running_stack
 from tests.e2e import (
     CHANNEL,
     LEAD1,
@@ -25,12 +25,6 @@ from tests.e2e import (
 )
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[RunningSimulator]:
-    async with running_simulator(token=SIM_TOKEN) as running:
-        yield running
 
 
 @pytest.fixture

@@ -14,14 +14,10 @@ from bot.simulator import RunningSimulator, default_world, running_simulator
 from bot.standin.stack import FAST_RETRY, SIM_TOKEN, Stack, running_stack, serve_bot
 from tests.e2e import (
     CHANNEL,
-    LEAD1,
     STAGING,
-    WF_FAILED,
     WF_RUNNING,
-    approval_id_of,
     bot_yaml,
-    eventually,
-    requests_posted,
+    cancel_failed_workflow,
 )
 
 STEP = 10.0  # simulated seconds per workflow step; the bot polls every 10 s too
@@ -85,25 +81,11 @@ async def run_until_closed(stack: Stack, clocks: Clocks, limit: int = 30) -> Non
     raise AssertionError("the watch never closed")
 
 
-async def approve_failed_workflow(stack: Stack) -> str:
-    _, name = await stack.command(f"cancel prod-eu {WF_FAILED} stuck", user="U0REQUEST1")
-    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
-    [message] = requests_posted(stack.slack)
-    await stack.click(approval_id_of(message), user=LEAD1, message_ts=message.ts)
-    await stack.slack.wait_for("chat.postMessage", count=2)
-
-    async def watching() -> bool:
-        return await stack.bot.store.count_open_watches() == 1
-
-    await eventually(watching)
-    return message.ts
-
-
 async def test_after_approval_each_change_then_summary_then_silence(
     stack: Stack, clocks: Clocks
 ) -> None:
     """Cancel → the rollback starting and finishing, in order → a summary → nothing more."""
-    root = await approve_failed_workflow(stack)
+    root = await cancel_failed_workflow(stack)
     assert 1 == await stack.bot.store.count_open_watches()
     await run_until_closed(stack, clocks)
     thread = replies(stack, root)
