@@ -6,22 +6,35 @@ one shared client with bounded concurrency, then, as a same-run baseline, a bare
 `httpx.AsyncClient` GET loop (static token header: no signing, no models, no retries) against the
 same server. A third row, our client with token auth, separates signing from the rest.
 
+Then, against the same simulator process, the official SDK (`huaweicloudsdkcce`, optional:
+`pip install -e '.[bench]'`) does the same signed read, `show_autopilot_upgrade_work_flow`, the
+ways a user would run it: the sync `CceClient` from one thread, the same client shared by a
+`ThreadPoolExecutor` of `--concurrency` threads, and `CceAsyncClient` (futures on the SDK's own
+8-thread executor, so at most 8 run) with `--concurrency` reads submitted. `time.process_time()`
+counts every thread of this process, the SDK's executor threads included.
+
     python bench/client_cost.py [--requests 2000] [--concurrency 20] [--warmup 200]
 
-The last line is the ratio ours (AK/SK) / bare.
+The last line is the target check: our AK/SK client's CPU per read over the official SDK's, in
+the SDK's cheapest mode (target ≤ 0.5×). Without the SDK installed it says so instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -30,8 +43,11 @@ from bot.cce.endpoints import ClusterRef
 from bot.cce.signing import AKSKAuth, Credentials, TokenAuth
 
 AK, SK, TOKEN = "AKBENCH", "SKBENCH", "tokbench"
+PROJECT = "47eb1d64cbeb45cfa01ae20af4f4b563"
 CLUSTER = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c01"
 WORKFLOW = "8a1d4e2f-6b3c-4f7a-9e1d-2c5b8a7f3e01"
+NAME_WIDTH = 26
+NO_SDK = "official SDK not installed: pip install -e '.[bench]'"
 SERVE = (
     "from bot.simulator import serve; "
     f"serve(port=0, credentials={{{AK!r}: {SK!r}}}, token={TOKEN!r})"
@@ -61,7 +77,7 @@ class Result:
 
     def row(self) -> str:
         return (
-            f"{self.name:<22} {self.rps:>9.0f} {self.cpu_ms:>13.3f} "
+            f"{self.name:<{NAME_WIDTH}} {self.rps:>9.0f} {self.cpu_ms:>13.3f} "
             f"{self.pct(50):>8.2f} {self.pct(99):>8.2f}"
         )
 
@@ -107,7 +123,7 @@ def _http(concurrency: int, **kwargs: object) -> httpx.AsyncClient:
 
 
 async def bench(url: str, requests: int, concurrency: int, warmup: int) -> list[Result]:
-    cluster = ClusterRef("47eb1d64cbeb45cfa01ae20af4f4b563", CLUSTER, url)
+    cluster = ClusterRef(PROJECT, CLUSTER, url)
     ours = CCEClient(_http(concurrency, auth=AKSKAuth(Credentials(AK, SK))), retry=RetryPolicy())
     ours_token = CCEClient(_http(concurrency, auth=TokenAuth(TOKEN)), retry=RetryPolicy())
     bare = _http(concurrency, headers={"X-Auth-Token": TOKEN})
@@ -140,6 +156,148 @@ async def bench(url: str, requests: int, concurrency: int, warmup: int) -> list[
         await bare.aclose()
 
 
+# -- the official SDK, same simulator, same read ------------------------------------------------
+
+
+def _no_proxies() -> None:
+    """Loopback only: drop proxy settings `requests` (and httpx) would pick up from the env."""
+    for name in ("http_proxy", "https_proxy", "all_proxy"):
+        os.environ.pop(name, None)
+        os.environ.pop(name.upper(), None)
+
+
+def sdk_installed() -> bool:
+    try:
+        import huaweicloudsdkcce.v3  # noqa: F401
+        import huaweicloudsdkcore  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _sdk_client(async_client: bool, url: str, concurrency: int) -> Any:
+    """A CceClient (or CceAsyncClient) on the simulator; no region, so no IAM or region lookup.
+
+    `with_endpoints` alone, and a project id in the credentials: the SDK only asks IAM for the
+    project when a region is given and the project id is missing. The pool is widened to the
+    thread count (default 10), as ours is, so threads beyond 10 do not reconnect every call.
+    """
+    from huaweicloudsdkcce.v3 import CceAsyncClient, CceClient
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkcore.http.http_config import HttpConfig
+
+    config = HttpConfig.get_default_config()
+    config.pool_connections = config.pool_maxsize = max(10, concurrency)
+    kind = CceAsyncClient if async_client else CceClient
+    return (
+        kind.new_builder()
+        .with_credentials(BasicCredentials(AK, SK, PROJECT))
+        .with_endpoints([url])
+        .with_http_config(config)
+        .build()
+    )
+
+
+def _timed(name: str, requests: int, body: Callable[[list[float]], None]) -> Result:
+    latencies: list[float] = []
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    body(latencies)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    assert len(latencies) == requests, (len(latencies), requests)
+    return Result(name, requests, wall, cpu, latencies)
+
+
+def _sequential(name: str, call: Callable[[], None], requests: int) -> Result:
+    def body(latencies: list[float]) -> None:
+        for _ in range(requests):
+            started = time.perf_counter()
+            call()
+            latencies.append(time.perf_counter() - started)
+
+    return _timed(name, requests, body)
+
+
+def _threaded(
+    name: str, call: Callable[[], None], requests: int, pool: ThreadPoolExecutor, threads: int
+) -> Result:
+    lock = threading.Lock()
+    remaining = requests
+
+    def worker(latencies: list[float]) -> None:
+        nonlocal remaining
+        while True:
+            with lock:
+                if remaining <= 0:
+                    return
+                remaining -= 1
+            started = time.perf_counter()
+            call()
+            latencies.append(time.perf_counter() - started)
+
+    def body(latencies: list[float]) -> None:
+        for future in [pool.submit(worker, latencies) for _ in range(threads)]:
+            future.result()
+
+    return _timed(name, requests, body)
+
+
+def _windowed(name: str, submit: Callable[[], Any], requests: int, window: int) -> Result:
+    """Keep `window` async-client reads submitted; its executor is FIFO, so wait oldest first."""
+
+    def body(latencies: list[float]) -> None:
+        flight: deque[tuple[float, Any]] = deque()
+
+        def settle() -> None:
+            started, future = flight.popleft()
+            response = future.result()
+            latencies.append(time.perf_counter() - started)
+            assert response.metadata.uid == WORKFLOW
+
+        for _ in range(requests):
+            if len(flight) >= window:
+                settle()
+            flight.append((time.perf_counter(), submit()))
+        while flight:
+            settle()
+
+    return _timed(name, requests, body)
+
+
+def bench_sdk(url: str, requests: int, concurrency: int, warmup: int) -> list[Result]:
+    """The official SDK's rows: sync from one thread, sync from N threads, the async client."""
+    from huaweicloudsdkcce.v3 import ShowAutopilotUpgradeWorkFlowRequest
+
+    sync = _sdk_client(False, url, concurrency)
+    futures = _sdk_client(True, url, concurrency)
+
+    def request() -> Any:
+        return ShowAutopilotUpgradeWorkFlowRequest(cluster_id=CLUSTER, upgrade_workflow_id=WORKFLOW)
+
+    def show() -> None:
+        response = sync.show_autopilot_upgrade_work_flow(request())
+        assert response.metadata.uid == WORKFLOW
+
+    def submit() -> Any:
+        return futures.show_autopilot_upgrade_work_flow_async(request())
+
+    results = []
+    try:
+        _sequential("warmup", show, warmup)
+        results.append(_sequential("SDK sync, 1 thread", show, requests))
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            _threaded("warmup", show, warmup, pool, concurrency)
+            results.append(
+                _threaded(f"SDK sync, pool of {concurrency}", show, requests, pool, concurrency)
+            )
+        _windowed("warmup", submit, warmup, concurrency)
+        name = f"SDK async, {concurrency} queued"  # at most 8 run: the SDK's executor
+        results.append(_windowed(name, submit, requests, concurrency))
+    finally:
+        sync.close()
+        futures.close()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -147,9 +305,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200)
     args = parser.parse_args()
 
+    _no_proxies()
+    with_sdk = sdk_installed()
     proc, url = start_simulator()
     try:
         results = asyncio.run(bench(url, args.requests, args.concurrency, args.warmup))
+        sdk = bench_sdk(url, args.requests, args.concurrency, args.warmup) if with_sdk else []
     finally:
         proc.terminate()
         proc.wait(timeout=5)
@@ -158,14 +319,29 @@ def main() -> None:
         f"{args.requests} show_workflow reads, concurrency {args.concurrency}, "
         f"simulator in a subprocess at {url}"
     )
-    print(f"{'':<22} {'req/s':>9} {'client CPU ms':>13} {'p50 ms':>8} {'p99 ms':>8}")
-    for result in results:
+    header = f"{'':<{NAME_WIDTH}} {'req/s':>9} {'client CPU ms':>13} {'p50 ms':>8} {'p99 ms':>8}"
+    print(header)
+    for result in [*results, *sdk]:
         print(result.row())
     signed, bare = results[0], results[1]
     print(
         f"ratio ours/bare: client CPU per request {signed.cpu_ms / bare.cpu_ms:.2f}x, "
         f"p50 {signed.pct(50) / bare.pct(50):.2f}x, p99 {signed.pct(99) / bare.pct(99):.2f}x, "
         f"req/s {signed.rps / bare.rps:.2f}x"
+    )
+    if not sdk:
+        print(NO_SDK)
+        return
+    print(
+        "ratio ours/SDK, client CPU per request: "
+        + ", ".join(f"{r.name} {signed.cpu_ms / r.cpu_ms:.2f}x" for r in sdk)
+    )
+    cheapest = min(sdk, key=lambda r: r.cpu_ms)
+    ratio = signed.cpu_ms / cheapest.cpu_ms
+    verdict = "met" if ratio <= 0.5 else "missed"
+    print(
+        f"ours costs {ratio:.2f}× the official SDK's CPU per read (target ≤ 0.5×): "
+        f"{verdict}, against its cheapest mode, {cheapest.name}"
     )
 
 
