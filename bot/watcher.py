@@ -176,15 +176,7 @@ class Watcher:
             )
             logger.info("watcher.settled", extra={"watch_id": watch.watch_id})
         elif now - watch.started_at >= self.config.max_duration:
-            await self._say(
-                watch,
-                f":zzz: Stopped watching after "
-                f"{format_duration(self.config.max_duration)}; the workflow is in "
-                f"phase {escape(new.phase or '?')}. To resume: `/cce-upgrade watch "
-                f"{escape(watch.cluster_alias or watch.cluster_id)} "
-                f"{watch.workflow_id}`",
-            )
-            await self._write(watch, version, state="closed", lease_until=None)
+            await self._give_up(watch, version, new.phase)
         else:
             await self._write(
                 watch,
@@ -194,9 +186,24 @@ class Watcher:
                 lease_until=None,
             )
 
+    async def _give_up(self, watch: WatchRecord, version: int, phase: str | None) -> None:
+        """`watch.max_duration` has passed: say so, and how to pick it up again."""
+        where = escape(watch.cluster_alias or watch.cluster_id)
+        last = f"the workflow was last seen in phase {escape(phase)}" if phase else "no phase known"
+        await self._say(
+            watch,
+            f":zzz: Stopped watching after {format_duration(self.config.max_duration)}; {last}. "
+            f"To resume: `/cce-upgrade watch {where} {watch.workflow_id}`",
+        )
+        await self._write(watch, version, state="closed", lease_until=None)
+
     async def _failed(self, watch: WatchRecord, version: int, now: datetime, exc: CCEError) -> None:
         errors = watch.errors + 1
         self.metrics.poll_error()
+        if now - watch.started_at >= self.config.max_duration:
+            shown = Snapshot.from_dict(watch.last_reported)
+            await self._give_up(watch, version, shown.phase)
+            return
         since = watch.failing_since or now
         warn = not watch.warned and now - since >= self.config.outage_warning_after
         if warn:

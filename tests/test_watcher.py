@@ -253,3 +253,19 @@ async def test_slack_rate_limit_is_retried_and_posted_once(stack: Stack, clocks:
     assert 1 == len(limited)
     thread = replies(stack, root.ts)
     assert 1 == len(thread) and "→" in thread[0]
+
+
+async def test_max_duration_stops_and_says_how_to_resume(
+    sim: RunningSimulator, sqlite_url: str, clocks: Clocks
+) -> None:
+    """After watch.max_duration the watch ends with a note naming the command to resume."""
+    yaml = bot_yaml(watch={"interval": "10s", "max_duration": "1m"})
+    sim.world.step_seconds = 10_000  # the upgrade makes no progress
+    async with running_stack(sim, sqlite_url, yaml, clock=clocks.bot) as stack:
+        _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
+        await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+        [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+        await run_until_closed(stack, clocks)
+        [note] = replies(stack, root.ts)
+        assert "Stopped watching after 1m" in note
+        assert f"/cce-upgrade watch staging-eu {WF_RUNNING}" in note
