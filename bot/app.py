@@ -129,6 +129,7 @@ class BotApp:
     async def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.watcher.drain()  # a tick in flight finishes before its client closes
         await self.cce.aclose()
         await self.store.dispose()
         logger.info("bot.stopped", extra={"instance": self.instance_id})

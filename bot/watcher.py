@@ -64,6 +64,8 @@ class Watcher:
         self.batch = batch
         self.metrics = metrics or Metrics()
         self._limit = asyncio.Semaphore(config.concurrency)
+        self._quiet: list[tuple[str, int, datetime]] = []  # polls that found nothing new
+        self._ticking = asyncio.Lock()
 
     async def start(
         self,
@@ -102,16 +104,31 @@ class Watcher:
 
     async def tick(self) -> int:
         """Poll every due watch this replica can claim; return how many were polled."""
-        now = self.clock()
-        try:
-            due = await self.store.claim_due(self.owner, now, now + self.lease, self.batch)
-        except Exception:
-            logger.exception("watcher.claim.failed")
-            return 0
-        async with asyncio.TaskGroup() as group:
-            for watch in due:
-                group.create_task(self._guarded(watch))
-        return len(due)
+        async with self._ticking:
+            now = self.clock()
+            try:
+                due = await self.store.claim_due(self.owner, now, now + self.lease, self.batch)
+            except Exception:
+                logger.exception("watcher.claim.failed")
+                return 0
+            async with asyncio.TaskGroup() as group:
+                for watch in due:
+                    group.create_task(self._guarded(watch))
+            quiet, self._quiet = self._quiet, []
+            try:
+                await self.store.release_quiet(self.owner, quiet)
+            except Exception:  # the leases lapse and those watches are polled again; no loss
+                logger.exception("watcher.release.failed")
+            return len(due)
+
+    async def drain(self) -> None:
+        """Wait for a tick in progress to finish (before the client and store are closed)."""
+        async with self._ticking:
+            return
+
+    def _next_due(self, watch: WatchRecord, now: datetime) -> datetime:
+        # Keep the cadence: a poll that ran a little late must not push every later one back.
+        return max(watch.next_due_at + self.config.interval, now)
 
     async def _guarded(self, watch: WatchRecord) -> None:
         async with self._limit:
@@ -177,12 +194,14 @@ class Watcher:
             logger.info("watcher.settled", extra={"watch_id": watch.watch_id})
         elif now - watch.started_at >= self.config.max_duration:
             await self._give_up(watch, version, new.phase)
+        elif not changes and new == shown:
+            self._quiet.append((watch.watch_id, version, self._next_due(watch, now)))
         else:
             await self._write(
                 watch,
                 version,
                 last_reported=new.to_dict(),
-                next_due_at=now + self.config.interval,
+                next_due_at=self._next_due(watch, now),
                 lease_until=None,
             )
 

@@ -6,6 +6,10 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+# Imported up front: hypothesis' pytest plugin otherwise imports it while the session ends, and
+# on CPython 3.11.7 that late import's ast.parse can fail with "AST constructor recursion depth
+# mismatch" when a worker thread (aiosqlite's) is still compiling.
+import hypothesis  # noqa: F401
 import pytest
 
 from bot.simulator import RunningSimulator, running_simulator

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.store.records import NewWatch, WatchRecord
-from bot.store.tables import WatchRow
+from bot.store.tables import UTCDateTime, WatchRow
 
 __all__ = ["WatchStore"]
 
@@ -124,3 +124,29 @@ class WatchStore:
                 .values(version=version + 1, **values)
             )
             return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def release_quiet(self, owner: str, items: list[tuple[str, int, datetime]]) -> None:
+        """Release many watches whose poll found nothing new, in one statement.
+
+        Each item is (watch_id, version, next_due_at); a row whose lease or version moved on is
+        left alone, exactly as `advance_watch` would. One executemany instead of a transaction
+        per watch is what lets one process poll thousands of quiet watches.
+        """
+        if not items:
+            return
+        table = cast(Table, WatchRow.__table__)
+        statement = (
+            update(table)
+            .where(
+                table.c.watch_id == bindparam("w"),
+                table.c.lease_owner == owner,
+                table.c.version == bindparam("v"),
+            )
+            .values(
+                next_due_at=bindparam("due", type_=UTCDateTime()),
+                lease_until=None,
+                version=bindparam("v") + 1,
+            )
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(statement, [{"w": w, "v": v, "due": d} for w, v, d in items])
