@@ -23,6 +23,7 @@ from bot.cce.errors import CCECancelUnconfirmed, CCEError, CCEStatusError
 from bot.cce.models import WorkflowPhase, WorkflowTask
 from bot.explain import describe_cce_error
 from bot.metrics import Metrics
+from bot.slack_poster import Poster, SlackPostError
 from bot.store import ApprovalRecord, Store
 from bot.timeline import Snapshot, snapshot
 
@@ -40,6 +41,7 @@ class CancelSteps:
 
     cce: CCEClient
     store: Store
+    poster: Poster
     metrics: Metrics
     clock: Callable[[], datetime]
     on_cancelled: Callable[[Any], Awaitable[None]] | None
@@ -123,9 +125,12 @@ class CancelSteps:
         )
 
     async def recover(self) -> int:
-        """Settle requests a crash left `approved` or `cancel_requested`; returns how many."""
+        """Settle requests a crash left unposted, `approved` or `cancel_requested`."""
         now = self.clock()
         settled = 0
+        for rec in await self.store.requests_in_state(ApprovalState.PENDING):
+            if rec.message_ts is None and now - rec.created_at >= UNSENT_AFTER:
+                settled += await self._never_posted(rec, now)
         for rec in await self.store.requests_in_state(ApprovalState.APPROVED):
             if rec.decided_at is not None and now - rec.decided_at >= UNSENT_AFTER:
                 logger.warning("cancel.recover.unsent", extra={"approval_id": rec.approval_id})
@@ -138,6 +143,29 @@ class CancelSteps:
                 await self._settle_by_read(rec)
                 settled += 1
         return settled
+
+    async def _never_posted(self, rec: ApprovalRecord, now: datetime) -> bool:
+        """Stopped between storing a request and posting it: close it, tell the requester."""
+        won = await self.store.transition(
+            rec.approval_id,
+            ApprovalState.PENDING,
+            ApprovalState.FAILED,
+            decided_at=now,
+            outcome="never posted: the bot stopped before posting it",
+        )
+        if not won:
+            return False
+        await self._audit(rec, "bot", "request.post_failed", error="bot stopped before posting")
+        try:
+            await self.poster.ephemeral(
+                rec.channel_id,
+                rec.requester_id,
+                f"Your request to cancel workflow `{rec.workflow_id}` was not posted because the "
+                "bot restarted; nothing was sent to CCE. Run the command again.",
+            )
+        except SlackPostError:
+            logger.warning("cancel.recover.notify_failed", extra={"approval_id": rec.approval_id})
+        return True
 
     async def _settle_by_read(self, rec: ApprovalRecord) -> None:
         ref = ClusterRef(rec.project_id, rec.cluster_id, rec.endpoint)

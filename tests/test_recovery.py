@@ -103,3 +103,36 @@ async def test_cancel_in_flight_that_did_not_arrive_is_reported_not_resent(
     assert record is not None and record.state == "failed"
     reply = stack.slack.thread(CHANNEL, ts)[-1].text
     assert "not sent again" in reply and "Pending" in reply
+
+
+async def test_request_stored_but_never_posted_is_closed_and_the_requester_told(
+    stack: Stack, clock: FakeClock
+) -> None:
+    """Killed between storing the request and posting it: failed, requester told, nothing sent."""
+    from bot.store import NewApproval
+
+    await stack.bot.store.create_request(
+        NewApproval(
+            approval_id="req-crashed",
+            cluster_alias="prod-eu",
+            project_id=stack.sim.project_id,
+            cluster_id="3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c01",
+            endpoint=stack.sim.url,
+            workflow_id=WF_FAILED,
+            requester_id="U0REQUEST1",
+            channel_id=CHANNEL,
+            reason="",
+            required=1,
+            created_at=NOW,
+            expires_at=NOW + timedelta(minutes=30),
+        )
+    )
+    await stack.restart_bot()
+    clock.advance(timedelta(minutes=1))
+    await stack.bot.expire_tick()
+    record = await stack.bot.store.get_request("req-crashed")
+    assert record is not None and record.state == "failed"
+    [(channel, user, text, _)] = stack.slack.ephemerals
+    assert (CHANNEL, "U0REQUEST1") == (channel, user)
+    assert "not posted" in text and "Run the command again" in text
+    assert 0 == patches(stack.sim)
