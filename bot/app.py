@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import httpx
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -96,9 +97,14 @@ class BotApp:
         self.signing_secret = secret.get_secret_value() if secret else None
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._started = False
+        self._own_session = False
 
     async def start(self, *, scheduler: bool = True) -> None:
         await self.store.create_schema()
+        # One keep-alive session for every Web API call (slack_sdk opens one per call otherwise).
+        if self.bolt.client.session is None:
+            self.bolt.client.session = aiohttp.ClientSession()
+            self._own_session = True
         if scheduler:
             expiry_every = min(self.config.bot.approval.expires_after / 4, timedelta(seconds=15))
             self.scheduler.add_job(
@@ -130,6 +136,9 @@ class BotApp:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.watcher.drain()  # a tick in flight finishes before its client closes
+        if self._own_session and self.bolt.client.session is not None:
+            await self.bolt.client.session.close()
+            self.bolt.client.session = None
         await self.cce.aclose()
         await self.store.dispose()
         logger.info("bot.stopped", extra={"instance": self.instance_id})
