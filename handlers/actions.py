@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,9 +17,21 @@ logger = logging.getLogger(__name__)
 
 
 async def _decide(
-    ack: Any, body: dict[str, Any], respond: Any, flow: CancelFlow, approving: bool
+    ack: Any,
+    body: dict[str, Any],
+    respond: Any,
+    flow: CancelFlow,
+    approving: bool,
+    work_slots: asyncio.Semaphore,
 ) -> None:
     await ack()
+    async with work_slots:
+        await _decide_acked(body, respond, flow, approving)
+
+
+async def _decide_acked(
+    body: dict[str, Any], respond: Any, flow: CancelFlow, approving: bool
+) -> None:
     user = body.get("user")
     user_id = str(user.get("id", "")) if isinstance(user, dict) else ""
     action = (body.get("actions") or [{}])[0]
@@ -42,12 +55,24 @@ async def _decide(
             await report_unexpected(exc)
 
 
-async def handle_approve(ack: Any, body: dict[str, Any], respond: Any, flow: CancelFlow) -> None:
-    await _decide(ack, body, respond, flow, approving=True)
+async def handle_approve(
+    ack: Any,
+    body: dict[str, Any],
+    respond: Any,
+    flow: CancelFlow,
+    work_slots: asyncio.Semaphore,
+) -> None:
+    await _decide(ack, body, respond, flow, True, work_slots)
 
 
-async def handle_reject(ack: Any, body: dict[str, Any], respond: Any, flow: CancelFlow) -> None:
-    await _decide(ack, body, respond, flow, approving=False)
+async def handle_reject(
+    ack: Any,
+    body: dict[str, Any],
+    respond: Any,
+    flow: CancelFlow,
+    work_slots: asyncio.Semaphore,
+) -> None:
+    await _decide(ack, body, respond, flow, False, work_slots)
 
 
 def register(app: Any) -> None:

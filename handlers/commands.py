@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from bot.blocks import escape
-from bot.commands import Cancel, Help, Invalid, ListWorkflows, Status, Watch, parse_command
+from bot.commands import (
+    Cancel,
+    Command,
+    Help,
+    Invalid,
+    ListWorkflows,
+    Status,
+    Watch,
+    parse_command,
+)
 from bot.flow import CancelFlow, FlowError
 from bot.metrics import Metrics
 from bot.queries import Queries
@@ -26,6 +36,7 @@ async def handle_cce_upgrade(
     flow: CancelFlow,
     queries: Queries,
     metrics: Metrics,
+    work_slots: asyncio.Semaphore,
 ) -> None:
     user_id = str(command.get("user_id", ""))
     channel_id = str(command.get("channel_id", ""))
@@ -47,6 +58,21 @@ async def handle_cce_upgrade(
         )
         return
     await ack(text=f"Working on `{escape(parsed.cluster)}`…")
+    async with work_slots:
+        await _work(parsed, user_id, channel_id, respond, flow, queries, metrics, kind)
+
+
+async def _work(
+    parsed: Command,
+    user_id: str,
+    channel_id: str,
+    respond: Any,
+    flow: CancelFlow,
+    queries: Queries,
+    metrics: Metrics,
+    kind: str,
+) -> None:
+    """The slow part, after the ack: API reads, the store, the answer through response_url."""
     try:
         if isinstance(parsed, Cancel):
             reply = await flow.open_request(user_id, channel_id, parsed)
