@@ -1,6 +1,7 @@
 """A local CCE Autopilot upgrade-workflow API (SPEC §8) for tests, the demo and trial runs.
 
-`world` holds the state, `scenario` seeds it, `server` serves it over HTTP with auth and faults.
+`world` holds the state and plays the `rules`, `scenario` seeds it, `server` serves it over
+HTTP with auth and the `faults` knobs.
 Nothing here is imported by the bot itself.
 """
 

@@ -1,7 +1,7 @@
 """The simulator's HTTP face: aiohttp routes for the upgrade-workflow API, auth, and fault knobs.
 
 Every answer carries `X-Request-Id`, every error is `{"error_code", "error_msg"}`. Faults and auth
-apply to the API routes only, never to `/_sim/...`. Imports the world and `bot.cce` helpers only.
+apply to the API routes only, never to `/_sim/...`. Knobs live in `faults`.
 """
 
 from __future__ import annotations
@@ -11,15 +11,13 @@ import contextlib
 import hmac
 import json
 import logging
-import random
 import sys
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -27,6 +25,7 @@ from pydantic import ValidationError
 from bot.cce.models import WorkflowCreate, WorkflowUpdate
 from bot.cce.signing import verify
 from bot.ids import InvalidID, validate_cluster_id, validate_project_id, validate_workflow_id
+from bot.simulator.faults import Fault, Faults
 from bot.simulator.scenario import build_world, default_scenario, describe_world, load_scenario
 from bot.simulator.world import BAD_REQUEST_CODE, NOT_FOUND_CODE, Call, World, WorldError
 
@@ -48,100 +47,6 @@ _BAD_GATEWAY_HTML = (
     "<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
 )
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One injected misbehaviour: answer `status`, hang, or drop the connection."""
-
-    kind: Literal["status", "hang", "drop"]
-    status: int = 0
-    retry_after: float | None = None
-    after_apply: bool = True
-
-
-@dataclass
-class Faults:
-    """Fault knobs, mutable in-process or through `POST /_sim/faults`; scripted ones come first."""
-
-    latency: float = 0.0
-    error_rate: float = 0.0
-    rate_limit_rate: float = 0.0
-    retry_after: float = 1.0
-    bad_gateway_rate: float = 0.0
-    timeout_rate: float = 0.0
-    hang_seconds: float = 30.0
-    seed: int = 0
-    rng: random.Random = field(init=False, repr=False)
-    scripted: deque[Fault] = field(default_factory=deque)
-
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)  # noqa: S311  reproducible fault injection, not crypto
-
-    def fail_next(self, status: int, count: int = 1, retry_after: float | None = None) -> None:
-        """Answer the next `count` API requests with `status` (502 is an HTML page)."""
-        self.scripted.extend(Fault("status", status, retry_after) for _ in range(count))
-
-    def drop_next(self, count: int = 1, *, after_apply: bool = True) -> None:
-        """Close the connection without an answer, after (default) or before applying it."""
-        self.scripted.extend(Fault("drop", after_apply=after_apply) for _ in range(count))
-
-    def clear(self) -> None:
-        self.latency = self.error_rate = self.rate_limit_rate = 0.0
-        self.bad_gateway_rate = self.timeout_rate = 0.0
-        self.scripted.clear()
-
-    def take(self) -> Fault | None:
-        """The fault for the request at hand, if any."""
-        if self.scripted:
-            return self.scripted.popleft()
-        roll = self.rng.random()
-        for rate, fault in (
-            (self.error_rate, Fault("status", 503)),
-            (self.rate_limit_rate, Fault("status", 429)),
-            (self.bad_gateway_rate, Fault("status", 502)),
-            (self.timeout_rate, Fault("hang")),
-        ):
-            if roll < rate:
-                return fault
-            roll -= rate
-        return None
-
-    def update(self, data: Mapping[str, Any]) -> None:
-        """Apply a `/_sim/faults` body: knob values, `seed`, `clear`, `fail_next`, `drop_next`."""
-        if data.get("clear"):
-            self.clear()
-        for name in (
-            "latency",
-            "error_rate",
-            "rate_limit_rate",
-            "retry_after",
-            "bad_gateway_rate",
-            "timeout_rate",
-            "hang_seconds",
-        ):
-            if name in data:
-                setattr(self, name, float(data[name]))
-        if "seed" in data:
-            self.seed = int(data["seed"])
-            self.__post_init__()
-        if (fail := data.get("fail_next")) is not None:
-            self.fail_next(int(fail["status"]), int(fail.get("count", 1)), fail.get("retry_after"))
-        if (drop := data.get("drop_next")) is not None:
-            self.drop_next(int(drop.get("count", 1)), after_apply=bool(drop.get("after_apply", 1)))
-
-    def as_json(self) -> dict[str, Any]:
-        knobs = (
-            "latency",
-            "error_rate",
-            "rate_limit_rate",
-            "retry_after",
-            "bad_gateway_rate",
-            "timeout_rate",
-            "hang_seconds",
-            "seed",
-        )
-        return {name: getattr(self, name) for name in knobs} | {"scripted": len(self.scripted)}
 
 
 def _error(status: int, code: str, msg: str, **headers: str) -> web.Response:

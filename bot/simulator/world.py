@@ -1,21 +1,28 @@
 """In-memory state of the CCE Autopilot simulator: projects, clusters and upgrade workflows.
 
 Workflows follow a script of timed steps that is played lazily, from an injectable clock, when a
-workflow is read, so idle workflows cost nothing. Knows nothing about HTTP; imports only the wire
-helpers in `bot.cce.models` and never `bot.cancellability` (the simulator checks cancels itself).
+workflow is read, so idle workflows cost nothing. Knows nothing about HTTP; imports only `rules` and
+the wire helpers in `bot.cce.models`, never `bot.cancellability` (the simulator checks cancels).
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from bot.cce.models import format_api_time
+from bot.simulator.rules import (
+    ACTIVE_STATUSES,
+    TASK_ORDER,
+    Line,
+    Step,
+    cancel_refusal,
+    chain,
+)
 
 __all__ = [
     "CANCEL_REFUSED_CODE",
@@ -34,8 +41,6 @@ BAD_REQUEST_CODE = "CCE.01400001"
 # Simulated: the code the real API uses for a refused cancel is unverified (reference §2.1).
 CANCEL_REFUSED_CODE = "CCE.01400013"
 
-TASK_ORDER = ("PreCheck", "Snapshot", "Cluster", "PostCheck")
-_ACTIVE = {"running", "init", "pause", "queuing", "queue"}
 _EXPIRE_AFTER = timedelta(hours=1)
 
 
@@ -56,26 +61,6 @@ class Call(NamedTuple):
     path: str
     headers: dict[str, str]
     body: bytes
-
-
-@dataclass(frozen=True)
-class Step:
-    """One scripted change: task `task_type` takes `status` (None clears it)."""
-
-    task_type: str
-    status: str | None
-
-
-@dataclass(frozen=True)
-class Line:
-    start: str
-    end: str
-    critical: bool | None = None
-
-
-def chain(task_types: Sequence[str] = TASK_ORDER) -> list[Line]:
-    """The default lines: each task to the next, none marked critical."""
-    return [Line(a, b) for a, b in itertools.pairwise(task_types)]
 
 
 def _running_script(start: int = 0) -> list[Step]:
@@ -122,27 +107,11 @@ class _Cluster:
     workflow_ids: list[str] = field(default_factory=list)
 
 
-def cancel_refusal(
-    phase: str, points: Iterable[tuple[str, str | None]], lines: Iterable[Line]
-) -> str | None:
-    """Why the API refuses a cancel, or None: the rules of reference §2.1, checked independently."""
-    if phase.strip().lower() not in {"init", "pending"}:
-        return f"workflow phase is {phase}, a cancel is accepted only in phase Init or Pending"
-    statuses = {task.lower(): status for task, status in points}
-    for task, status in statuses.items():
-        if status and status.strip().lower() in _ACTIVE:
-            return f"task {task} is {status}"
-    for line in lines:
-        if line.critical and not statuses.get(line.end.lower()):
-            return f"critical line {line.start} -> {line.end} has not been executed"
-    return None
-
-
 def _derive_phase(wf: _Workflow) -> str:
     if wf.cancelled:
         return "Cancel"
     statuses = [(p.status or "").lower() for p in wf.points if p.task_type != "Rollback"]
-    if any(s in _ACTIVE for s in statuses):
+    if any(s in ACTIVE_STATUSES for s in statuses):
         return "Running"
     if "failed" in statuses:
         return "Pending"
