@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.approvals import ApprovalState
 from bot.blocks import escape
@@ -23,11 +23,12 @@ from bot.cce.errors import CCECancelUnconfirmed, CCEError, CCEStatusError
 from bot.cce.models import WorkflowPhase, WorkflowTask
 from bot.explain import describe_cce_error
 from bot.metrics import Metrics
-from bot.slack_poster import Poster, SlackPostError
-from bot.store import ApprovalRecord, Store
+from bot.request_record import RequestRecord
+from bot.slack_poster import SlackPostError
+from bot.store import ApprovalRecord
 from bot.timeline import Snapshot, snapshot
 
-__all__ = ["CancelSteps"]
+__all__ = ["CancelSteps", "Cancelled", "OnCancelled"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,38 +37,23 @@ STUCK_AFTER = timedelta(minutes=2)
 UNSENT_AFTER = timedelta(seconds=30)
 
 
-class CancelSteps:
-    """Mixed into `CancelFlow`, which provides the attributes and helpers declared here."""
+@dataclass(frozen=True)
+class Cancelled:
+    """Handed to the watcher once the API has accepted a cancel."""
+
+    record: ApprovalRecord
+    workflow: WorkflowTask
+
+
+OnCancelled = Callable[[Cancelled], Awaitable[None]]
+
+
+class CancelSteps(RequestRecord):
+    """The cancel half of `CancelFlow`, which sets these attributes."""
 
     cce: CCEClient
-    store: Store
-    poster: Poster
     metrics: Metrics
-    clock: Callable[[], datetime]
-    on_cancelled: Callable[[Any], Awaitable[None]] | None
-
-    async def _get(self, approval_id: str) -> ApprovalRecord:
-        raise NotImplementedError
-
-    async def refresh(self, approval_id: str) -> None:
-        raise NotImplementedError
-
-    async def _reply(self, rec: ApprovalRecord, text: str) -> None:
-        raise NotImplementedError
-
-    async def _audit(
-        self,
-        rec: ApprovalRecord,
-        actor: str,
-        action: str,
-        *,
-        request_id: str | None = None,
-        **detail: object,
-    ) -> None:
-        raise NotImplementedError
-
-    def _cancelled_event(self, rec: ApprovalRecord, workflow: WorkflowTask) -> Any:
-        raise NotImplementedError
+    on_cancelled: OnCancelled | None
 
     async def execute(self, approval_id: str) -> None:
         """Re-read, then send the one cancel for an approved request and record the outcome."""
@@ -228,7 +214,7 @@ class CancelSteps:
         await self._reply(rec, note)
         if self.on_cancelled is not None:
             latest = await self._get(rec.approval_id)
-            await self.on_cancelled(self._cancelled_event(latest, workflow))
+            await self.on_cancelled(Cancelled(latest, workflow))
 
     async def _fail(
         self,

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 
 from bot.approvals import (
@@ -20,9 +19,9 @@ from bot.approvals import (
     UnknownApproval,
     check_decider,
 )
-from bot.blocks import RequestView, escape, request_message, slack_date
+from bot.blocks import escape, request_message, slack_date
 from bot.cancellability import cancellability
-from bot.cancelling import CancelSteps
+from bot.cancelling import Cancelled, CancelSteps, OnCancelled
 from bot.cce.client import CCEClient
 from bot.cce.endpoints import ClusterRef
 from bot.cce.errors import CCEError
@@ -32,9 +31,10 @@ from bot.config import Config
 from bot.directory import ApproverDirectory
 from bot.explain import describe_cce_error
 from bot.metrics import Metrics
+from bot.request_record import view_of
 from bot.slack_poster import Poster, SlackPostError
 from bot.store import ApprovalRecord, NewApproval, Store
-from bot.timeline import Snapshot, snapshot
+from bot.timeline import snapshot
 
 __all__ = ["CancelFlow", "Cancelled", "FlowError"]
 
@@ -43,34 +43,6 @@ logger = logging.getLogger(__name__)
 
 class FlowError(Exception):
     """An expected refusal with a message for the user (never a traceback)."""
-
-
-@dataclass(frozen=True)
-class Cancelled:
-    """Handed to the watcher once the API has accepted a cancel."""
-
-    record: ApprovalRecord
-    workflow: WorkflowTask
-
-
-OnCancelled = Callable[[Cancelled], Awaitable[None]]
-
-
-def view_of(rec: ApprovalRecord) -> RequestView:
-    return RequestView(
-        approval_id=rec.approval_id,
-        alias=rec.cluster_alias,
-        cluster_id=rec.cluster_id,
-        workflow_id=rec.workflow_id,
-        requester_id=rec.requester_id,
-        reason=rec.reason,
-        expires_at=rec.expires_at,
-        required=rec.required,
-        approved_by=rec.approved_by,
-        snap=Snapshot.from_dict(rec.summary),
-        state=rec.state,
-        outcome=rec.outcome,
-    )
 
 
 class CancelFlow(CancelSteps):
@@ -267,56 +239,6 @@ class CancelFlow(CancelSteps):
         for approval_id in await self.store.due_for_expiry(self.clock()):
             count += await self.expire(approval_id)
         return count
-
-    # -- helpers ----------------------------------------------------------------------------
-
-    def _cancelled_event(self, rec: ApprovalRecord, workflow: WorkflowTask) -> Cancelled:
-        return Cancelled(rec, workflow)
-
-    async def _get(self, approval_id: str) -> ApprovalRecord:
-        rec = await self.store.get_request(approval_id)
-        if rec is None:
-            raise UnknownApproval()
-        return rec
-
-    async def refresh(self, approval_id: str) -> None:
-        """Re-render the request message from the store (the one source of truth)."""
-        rec = await self._get(approval_id)
-        if rec.message_ts is None:
-            return
-        text, blocks = request_message(view_of(rec))
-        try:
-            await self.poster.update(rec.channel_id, rec.message_ts, text, blocks)
-        except SlackPostError:
-            logger.warning("approval.message.update_failed", extra={"approval_id": approval_id})
-
-    async def _reply(self, rec: ApprovalRecord, text: str) -> None:
-        if rec.message_ts is None:
-            return
-        try:
-            await self.poster.post(rec.channel_id, text, thread_ts=rec.message_ts)
-        except SlackPostError:
-            logger.warning("approval.reply.failed", extra={"approval_id": rec.approval_id})
-
-    async def _audit(
-        self,
-        rec: ApprovalRecord,
-        actor: str,
-        action: str,
-        *,
-        request_id: str | None = None,
-        **detail: object,
-    ) -> None:
-        await self.store.audit(
-            at=self.clock(),
-            actor=actor,
-            action=action,
-            approval_id=rec.approval_id,
-            cluster_id=rec.cluster_id,
-            workflow_id=rec.workflow_id,
-            request_id=request_id,
-            **detail,
-        )
 
 
 __all__ += ["ApprovalError"]

@@ -1,0 +1,88 @@
+"""An approval request's record and its Slack message, kept in step: read the record, re-render
+the message from it, reply in its thread, append to the audit log. Shared by the flow's steps."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.approvals import UnknownApproval
+from bot.blocks import RequestView, request_message
+from bot.slack_poster import Poster, SlackPostError
+from bot.store import ApprovalRecord, Store
+from bot.timeline import Snapshot
+
+__all__ = ["RequestRecord", "view_of"]
+
+logger = logging.getLogger(__name__)
+
+
+def view_of(rec: ApprovalRecord) -> RequestView:
+    return RequestView(
+        approval_id=rec.approval_id,
+        alias=rec.cluster_alias,
+        cluster_id=rec.cluster_id,
+        workflow_id=rec.workflow_id,
+        requester_id=rec.requester_id,
+        reason=rec.reason,
+        expires_at=rec.expires_at,
+        required=rec.required,
+        approved_by=rec.approved_by,
+        snap=Snapshot.from_dict(rec.summary),
+        state=rec.state,
+        outcome=rec.outcome,
+    )
+
+
+class RequestRecord:
+    """Base of the flow: the store is the one source of truth for what the message shows."""
+
+    store: Store
+    poster: Poster
+    clock: Callable[[], datetime]
+
+    async def _get(self, approval_id: str) -> ApprovalRecord:
+        rec = await self.store.get_request(approval_id)
+        if rec is None:
+            raise UnknownApproval()
+        return rec
+
+    async def refresh(self, approval_id: str) -> None:
+        """Re-render the request message from the store."""
+        rec = await self._get(approval_id)
+        if rec.message_ts is None:
+            return
+        text, blocks = request_message(view_of(rec))
+        try:
+            await self.poster.update(rec.channel_id, rec.message_ts, text, blocks)
+        except SlackPostError:
+            logger.warning("approval.message.update_failed", extra={"approval_id": approval_id})
+
+    async def _reply(self, rec: ApprovalRecord, text: str) -> None:
+        if rec.message_ts is None:
+            return
+        try:
+            await self.poster.post(rec.channel_id, text, thread_ts=rec.message_ts)
+        except SlackPostError:
+            logger.warning("approval.reply.failed", extra={"approval_id": rec.approval_id})
+
+    async def _audit(
+        self,
+        rec: ApprovalRecord,
+        actor: str,
+        action: str,
+        *,
+        request_id: str | None = None,
+        **detail: object,
+    ) -> None:
+        await self.store.audit(
+            at=self.clock(),
+            actor=actor,
+            action=action,
+            approval_id=rec.approval_id,
+            cluster_id=rec.cluster_id,
+            workflow_id=rec.workflow_id,
+            request_id=request_id,
+            **detail,
+        )
