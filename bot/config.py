@@ -148,13 +148,13 @@ class Config:
             cluster_id = validate_cluster_id(name)
         except InvalidID:
             known = ", ".join(sorted(self.bot.clusters)) or "none configured"
-            raise LookupError(f"unknown cluster {name!r} (known aliases: {known})") from None
+            raise LookupError(f"Unknown cluster `{name}` (known aliases: {known})") from None
         for alias, item in self.bot.clusters.items():
             if item.cluster_id == cluster_id:
                 return alias, self._ref(item)
         if not self.settings.cce_project_id:
             raise LookupError(
-                f"cluster {name!r} is not a configured alias, and raw cluster ids need "
+                f"Cluster `{name}` is not a configured alias, and raw cluster ids need "
                 "CCE_PROJECT_ID to be set"
             )
         return None, self._ref(ClusterConfig(cluster_id=cluster_id))
@@ -168,7 +168,7 @@ class Config:
             or (endpoint_for_region(self.settings.cce_region) if self.settings.cce_region else None)
         )
         if project is None or endpoint is None:
-            raise LookupError(f"cluster {entry.cluster_id} has no project id or no endpoint")
+            raise LookupError(f"Cluster `{entry.cluster_id}` has no project id or no endpoint")
         return ClusterRef(project, entry.cluster_id, endpoint)
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.blocks import list_message, status_message
 from bot.cancellability import cancellability
 from bot.cce.endpoints import ClusterRef
 from bot.cce.errors import CCEError
-from bot.cce.models import format_api_time
 from bot.explain import describe_cce_error
 from bot.flow import CancelFlow, FlowError
 from bot.timeline import snapshot
@@ -18,6 +18,13 @@ __all__ = ["Queries", "StartWatch"]
 
 StartWatch = Callable[[str, str, str | None, ClusterRef, str], Awaitable[str]]
 """(user_id, channel_id, alias, cluster, workflow_id) → message for the user."""
+
+
+def _when(value: datetime | str | None) -> str:
+    """`2026-12-01 08:47 UTC` for a parsed time; text the API sent in another format as is."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return value or "?"
 
 
 class Queries:
@@ -42,9 +49,7 @@ class Queries:
             (
                 w.metadata.uid or "?",
                 snapshot(w),
-                format_api_time(w.metadata.creation_timestamp)
-                if w.metadata.creation_timestamp
-                else "?",
+                _when(w.metadata.creation_timestamp),
             )
             for w in workflows
         ]

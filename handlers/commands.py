@@ -57,6 +57,12 @@ async def handle_cce_upgrade(
             "channels listed in the bot's config (`channels:`)."
         )
         return
+    try:
+        flow.resolve(parsed.cluster)  # config only, no I/O: an unknown alias is answered at once
+    except FlowError as exc:
+        metrics.command(kind, "refused")
+        await ack(text=str(exc))
+        return
     await ack(text=f"Working on `{escape(parsed.cluster)}`…")
     async with work_slots:
         await _work(parsed, user_id, channel_id, respond, flow, queries, metrics, kind)

@@ -382,7 +382,11 @@ async def test_any_command_text_end_to_end(sqlite_url: str) -> None:
             ack = ack_text(response)
             assert ack and len(ack) < SLACK_LIMIT, (text, ack)
             parsed = parse_command(text)
-            if isinstance(parsed, Cancel | Status | Watch | ListWorkflows):
+            if isinstance(parsed, Cancel | Status | Watch | ListWorkflows) and not _resolvable(
+                parsed.cluster
+            ):
+                assert ack.startswith("Unknown cluster"), (text, ack)  # answered in the ack
+            elif isinstance(parsed, Cancel | Status | Watch | ListWorkflows):
                 assert ack.startswith("Working on"), (text, ack)
                 answer = await answer_to(stack, name)  # the handler is done after this
                 assert len(str(answer.get("text", ""))) < SLACK_LIMIT, (text, answer)
