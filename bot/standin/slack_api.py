@@ -1,13 +1,17 @@
-"""A local stand-in for the Slack Web API and `response_url`, served by aiohttp on 127.0.0.1:0.
+"""A local stand-in for the Slack Web API, `response_url` and the Socket Mode WebSocket, served by
+aiohttp on 127.0.0.1:0.
 
 It keeps messages, threads, ephemerals and response_url posts so tests and the offline demo can
 look at what the bot did, and it can be told to fail, rate-limit or slow down per method.
+In Socket Mode, `apps.connections.open` (with an `xapp-` token) hands out `ws://.../link`; tests
+push envelopes with `socket_send` and read the bot's acks with `wait_for_socket_ack`.
 The bot never imports this module; it imports nothing from the rest of the bot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -15,7 +19,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from bot.standin.records import (
     BOT_ID,
@@ -29,6 +33,7 @@ from bot.standin.records import (
     Params,
     WaitTimeout,
 )
+from bot.standin.slack_requests import block_actions_body, slash_command_body
 
 __all__ = [
     "BOT_ID",
@@ -41,6 +46,8 @@ __all__ = [
     "FakeSlack",
     "Message",
     "WaitTimeout",
+    "block_actions_payload",
+    "slash_command_payload",
 ]
 
 SCOPES = (
@@ -57,8 +64,27 @@ def _blocks(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
 
+def slash_command_payload(text: str, **fields: Any) -> dict[str, Any]:
+    """A slash command as a Socket Mode `slash_commands` envelope carries it: a dict of strings.
+
+    Takes the same arguments as `slash_command_body` (`response_url` is required).
+    """
+    return dict(parse_qsl(slash_command_body(text, **fields).decode(), keep_blank_values=True))
+
+
+def block_actions_payload(**fields: Any) -> dict[str, Any]:
+    """A button click as a Socket Mode `interactive` envelope carries it: the parsed JSON.
+
+    Takes the same arguments as `block_actions_body`.
+    """
+    form = dict(parse_qsl(block_actions_body(**fields).decode(), keep_blank_values=True))
+    payload: dict[str, Any] = json.loads(form["payload"])
+    return payload
+
+
 class FakeSlack:
-    """Slack's Web API (`/api/{method}`) and response_url (`/response/{name}`) on a random port.
+    """Slack's Web API (`/api/{method}`), response_url (`/response/{name}`) and the Socket Mode
+    WebSocket (`/link`) on a random port.
 
     `token` is accepted even when it does not look like a Slack token.
     """
@@ -80,6 +106,11 @@ class FakeSlack:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._base = ""
+        self._sockets: list[web.WebSocketResponse] = []
+        self._envelope_ids = itertools.count(1)
+        self.envelopes: list[dict[str, Any]] = []  # what socket_send pushed, oldest first
+        self.socket_received: list[dict[str, Any]] = []  # every JSON message a client sent
+        self.socket_connections = 0  # WebSocket connections ever accepted
         self._methods: dict[str, Callable[[Params], Reply]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
@@ -98,6 +129,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{name}", self._handle_response)
+        app.router.add_get("/link", self._handle_link)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
@@ -105,6 +137,8 @@ class FakeSlack:
         self._base = f"http://{host}:{port}"
 
     async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -194,6 +228,132 @@ class FakeSlack:
             ) from None
         return matching()
 
+    # Socket Mode -----------------------------------------------------------------------------
+
+    @property
+    def socket_clients(self) -> int:
+        """How many Socket Mode clients are connected now."""
+        return len(self._sockets)
+
+    async def wait_for_socket_client(
+        self,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 -- a deadline per wait reads best in tests
+    ) -> None:
+        """Return once `count` Socket Mode clients are connected."""
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: len(self._sockets) >= count)
+        except TimeoutError:
+            raise WaitTimeout(
+                f"waited {timeout}s for {count} Socket Mode client(s), got {len(self._sockets)}"
+            ) from None
+
+    async def socket_send(
+        self,
+        envelope_type: str,
+        payload: dict[str, Any],
+        *,
+        accepts_response_payload: bool | None = None,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        timeout: float = 5.0,  # noqa: ASYNC109 -- how long to wait for a client to connect
+    ) -> str:
+        """Push an envelope (`slash_commands`, `interactive`, `events_api`) to every connected
+        client, waiting up to `timeout` for one to connect; returns its `envelope_id`.
+
+        `accepts_response_payload` defaults to what Slack sends: true for slash commands and for
+        interactive payloads other than `block_actions`.
+        """
+        await self.wait_for_socket_client(timeout=timeout)
+        if accepts_response_payload is None:
+            accepts_response_payload = envelope_type == "slash_commands" or (
+                envelope_type == "interactive" and payload.get("type") != "block_actions"
+            )
+        envelope_id = f"env-{next(self._envelope_ids)}"
+        envelope: dict[str, Any] = {
+            "envelope_id": envelope_id,
+            "type": envelope_type,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        if envelope_type == "events_api":
+            envelope["retry_attempt"] = retry_attempt
+            envelope["retry_reason"] = retry_reason
+        self.envelopes.append(envelope)
+        for ws in list(self._sockets):
+            await ws.send_json(envelope)
+        return envelope_id
+
+    async def socket_disconnect(self, reason: str = "refresh_requested") -> None:
+        """Ask connected clients to reconnect, as Slack does when it rotates the link."""
+        message = {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}}
+        for ws in list(self._sockets):
+            await ws.send_json(message)
+
+    def socket_ack(self, envelope_id: str) -> dict[str, Any] | None:
+        """The ack a client sent for `envelope_id`, if any (the first one)."""
+        for message in self.socket_received:
+            if message.get("envelope_id") == envelope_id:
+                return message
+        return None
+
+    async def wait_for_socket_ack(
+        self,
+        envelope_id: str,
+        timeout: float = 5.0,  # noqa: ASYNC109 -- a deadline per wait reads best in tests
+    ) -> dict[str, Any]:
+        """The ack (`{"envelope_id": ..., "payload": {...}}`) a client sent for an envelope."""
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: self.socket_ack(envelope_id) is not None)
+        except TimeoutError:
+            pass
+        ack = self.socket_ack(envelope_id)
+        if ack is None:
+            seen = "\n".join(f"  {m}" for m in self.socket_received) or "  (nothing)"
+            raise WaitTimeout(f"waited {timeout}s for the ack of {envelope_id}; received:\n{seen}")
+        return ack
+
+    async def _handle_link(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse()  # answers the SDK's pings itself (autoping)
+        await ws.prepare(request)
+        async with self._changed:
+            self._sockets.append(ws)
+            self.socket_connections += 1
+            self._changed.notify_all()
+        try:
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": len(self._sockets),
+                    "debug_info": {
+                        "host": "applink-fake",
+                        "build_number": 1,
+                        "approximate_connection_time": 18060,
+                    },
+                    "connection_info": {"app_id": "A111"},
+                }
+            )
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    message = json.loads(msg.data)
+                except ValueError:
+                    message = {"_raw": msg.data}
+                async with self._changed:
+                    self.socket_received.append(
+                        message if isinstance(message, dict) else {"_raw": message}
+                    )
+                    self._changed.notify_all()
+        finally:
+            async with self._changed:
+                if ws in self._sockets:
+                    self._sockets.remove(ws)
+                self._changed.notify_all()
+        return ws
+
     # HTTP ------------------------------------------------------------------------------------
 
     async def _handle_api(self, request: web.Request) -> web.Response:
@@ -250,6 +410,8 @@ class FakeSlack:
             return 200, {"ok": False, "error": "not_authed"}, {}
         if token != self.token and not token.startswith(("xoxb-", "xapp-")):
             return 200, {"ok": False, "error": "invalid_auth"}, {}
+        if method == "apps.connections.open" and not token.startswith("xapp-"):
+            return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
         if self._rate_limits.get(method):
             retry = str(self._rate_limits[method].pop(0))
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": retry}
@@ -396,7 +558,7 @@ class FakeSlack:
         return {"ok": True, "user": {**user, **self.users.get(user_id, {})}}
 
     def _connections_open(self, params: Params) -> Reply:
-        # A stub: nothing serves this WebSocket; it only gives Socket Mode clients a URL.
+        # Only an app-level (xapp-) token gets here; `_handle_link` serves the WebSocket.
         return {"ok": True, "url": f"{self._base.replace('http', 'ws', 1)}/link?ticket=fake"}
 
 
