@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from bot.cce.client import CCEClient, RetryPolicy, default_timeout
+from bot.cce.client import CCEClient, RetryPolicy, http_client
 from bot.cce.endpoints import ClusterRef
 from bot.cce.signing import AKSKAuth, Credentials, TokenAuth
 
@@ -117,9 +117,14 @@ async def run(
     return Result(name, requests, wall, cpu, latencies)
 
 
-def _http(concurrency: int, **kwargs: object) -> httpx.AsyncClient:
+def _http(
+    concurrency: int, auth: httpx.Auth | None = None, headers: dict[str, str] | None = None
+) -> httpx.AsyncClient:
+    """The client the bot builds (`bot.cce.client.http_client`: httpx on aiohttp's pool)."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(timeout=default_timeout(), limits=limits, **kwargs)  # type: ignore[arg-type]
+    client = http_client(auth, limits=limits)
+    client.headers.update(headers or {})
+    return client
 
 
 async def bench(url: str, requests: int, concurrency: int, warmup: int) -> list[Result]:

@@ -28,7 +28,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
-from bot.cce.client import CCEClient, RetryPolicy, default_timeout
+from bot.cce.client import CCEClient, RetryPolicy, http_client
 from bot.cce.signing import AKSKAuth, Credentials, TokenAuth
 from bot.config import Config
 from bot.directory import ApproverDirectory
@@ -224,13 +224,7 @@ def create_app(
 ) -> BotApp:
     """Build the bot. Nothing is started and no network call is made here."""
     s = config.settings
-    http = httpx.AsyncClient(
-        auth=cce_auth(config),
-        timeout=default_timeout(),
-        transport=cce_transport,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        trust_env=False,
-    )
+    http = http_client(cce_auth(config), transport=cce_transport)
     metrics = Metrics()
     cce = CCEClient(http, retry=retry, observer=metrics.api_call)
     client = slack_client or _slack_client(config)

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_aiohttp import AiohttpTransport
 
 from bot.cce.client import CancelOutcome, CCEClient, RetryPolicy
 from bot.cce.endpoints import ClusterRef
@@ -81,9 +82,12 @@ class Wire:
 MakeClient = Callable[..., tuple[CCEClient, Wire]]
 
 
-@pytest.fixture
-async def make_client() -> AsyncIterator[MakeClient]:
-    """Build `CCEClient(httpx.AsyncClient(auth=…, timeout=…), retry=fast policy)`; closed after."""
+@pytest.fixture(params=["aiohttp", "httpcore"])
+async def make_client(request: pytest.FixtureRequest) -> AsyncIterator[MakeClient]:
+    """Build `CCEClient(httpx.AsyncClient(auth=…, timeout=…), retry=fast policy)`; closed after.
+
+    Every test runs on both transports: aiohttp's (what the bot uses) and httpx's own.
+    """
     made: list[CCEClient] = []
 
     def make(
@@ -92,7 +96,10 @@ async def make_client() -> AsyncIterator[MakeClient]:
         **retry: Any,
     ) -> tuple[CCEClient, Wire]:
         wire = Wire()
-        http = httpx.AsyncClient(auth=auth, timeout=timeout, event_hooks={"response": [wire]})
+        transport = AiohttpTransport(trust_env=False) if request.param == "aiohttp" else None
+        http = httpx.AsyncClient(
+            auth=auth, timeout=timeout, event_hooks={"response": [wire]}, transport=transport
+        )
         client = CCEClient(http, retry=RetryPolicy(**(FAST | retry)))
         made.append(client)
         return client, wire

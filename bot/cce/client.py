@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
 import stamina
+from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel, ValidationError
 
 from bot.cancellability import cancellability
@@ -45,7 +47,7 @@ from bot.cce.models import (
 )
 from bot.ids import InvalidID, validate_workflow_id
 
-__all__ = ["CCEClient", "CancelOutcome", "RetryPolicy", "default_timeout"]
+__all__ = ["CCEClient", "CancelOutcome", "RetryPolicy", "default_timeout", "http_client"]
 
 logger = logging.getLogger(__name__)
 _M = TypeVar("_M", bound=BaseModel)
@@ -58,6 +60,31 @@ Observer = Callable[[str, int | None, float], None]
 
 def default_timeout() -> httpx.Timeout:
     return httpx.Timeout(15.0, connect=5.0)
+
+
+def http_client(
+    auth: httpx.Auth | None,
+    *,
+    timeout: httpx.Timeout | float | None = None,
+    limits: httpx.Limits | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The process's one `httpx.AsyncClient` for CCE, on aiohttp's connection pool by default.
+
+    httpx's own pool (httpcore) cost 2.4–2.8 ms of CPU per signed read with 20 requests in
+    flight; on `httpx_aiohttp.AiohttpTransport` the same read costs about 0.66 ms
+    (bench/client_cost.py). The httpx API, auth flows and exceptions stay the same.
+    """
+    limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    if transport is None:
+        transport = AiohttpTransport(limits=limits, trust_env=False)
+    return httpx.AsyncClient(
+        auth=auth,
+        timeout=timeout if timeout is not None else default_timeout(),
+        limits=limits,
+        transport=transport,
+        trust_env=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -132,9 +159,19 @@ class CCEClient:
         self._http = http
         self._retry = retry or RetryPolicy()
         self._observer = observer
+        self._urls: dict[str, httpx.URL] = {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def _url(self, text: str) -> httpx.URL:
+        """Parsed once per workflow URL: httpx's URL parsing was a tenth of a read's CPU."""
+        url = self._urls.get(text)
+        if url is None:
+            if len(self._urls) >= 10_000:
+                self._urls.clear()
+            url = self._urls[text] = httpx.URL(text)
+        return url
 
     # -- operations -------------------------------------------------------------------------
 
@@ -237,8 +274,8 @@ class CCEClient:
         self, operation: str, cluster: ClusterRef, method: str, path: str, body: bytes | None
     ) -> httpx.Response:
         headers = {"Content-Type": "application/json", "X-Project-Id": cluster.project_id}
-        url = cluster.endpoint + path
         try:
+            url = self._url(cluster.endpoint + path)
             request = self._http.build_request(method, url, content=body, headers=headers)
         except httpx.InvalidURL as exc:  # e.g. host 999.1.1.1, which validate_endpoint lets by
             raise CCEInvalidRequest(f"{operation}: the endpoint is not a valid URL") from exc
@@ -247,16 +284,9 @@ class CCEClient:
         try:
             response = await self._http.send(request)
             status = response.status_code
-        except httpx.TimeoutException as exc:
-            sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-            raise CCETransportError(
-                f"{operation}: timed out ({type(exc).__name__})", sent=sent
-            ) from exc
-        except httpx.TransportError as exc:
-            sent = not isinstance(exc, httpx.ConnectError)
-            raise CCETransportError(
-                f"{operation}: connection failed ({type(exc).__name__})", sent=sent
-            ) from exc
+        except (httpx.TransportError, TimeoutError) as exc:
+            what, sent = _transport_failure(exc)
+            raise CCETransportError(f"{operation}: {what}", sent=sent) from exc
         finally:
             elapsed = time.perf_counter() - started
             if self._observer is not None:
@@ -272,6 +302,29 @@ class CCEClient:
         if response.status_code >= 400:
             raise _status_error(response)
         return response
+
+
+def _transport_failure(exc: BaseException) -> tuple[str, bool]:
+    """What went wrong, and whether the request may have reached the server.
+
+    httpx_aiohttp maps some aiohttp errors coarsely (a refused connection becomes
+    `ConnectTimeout`), so the aiohttp error it wraps is looked at first.
+    """
+    cause = exc.__cause__
+    name = type(cause if cause is not None else exc).__name__
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return f"connection failed ({name})", False
+    if isinstance(cause, aiohttp.ConnectionTimeoutError):
+        return f"timed out connecting ({name})", False
+    if isinstance(cause, aiohttp.ServerTimeoutError | TimeoutError):
+        return f"timed out ({name})", True
+    if isinstance(cause, aiohttp.ClientError):
+        return f"connection failed ({name})", True
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return f"timed out connecting ({name})", False
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return f"timed out ({name})", True
+    return f"connection failed ({name})", not isinstance(exc, httpx.ConnectError)
 
 
 def _workflow(workflow_id: str) -> str:

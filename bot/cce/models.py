@@ -72,7 +72,8 @@ class TaskStatus(StrEnum):
 
 # The API prints Go's time.Time.String(): "2023-11-25 07:20:04.592972 +0000 UTC".
 _GO_TIME = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2}) (?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d{1,9}))?"
+    r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2}) (?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})"
+    r"(?:\.(?P<frac>\d{1,9}))?"
     r" (?P<sign>[+-])(?P<hh>\d{2})(?P<mm>\d{2})(?: (?P<zone>[A-Za-z][A-Za-z0-9+-]*))?"
 )
 
@@ -84,15 +85,24 @@ def parse_api_time(value: object) -> object:
     match = _GO_TIME.fullmatch(value.strip())
     if match is None:
         return value
-    frac = (match["frac"] or "").ljust(6, "0")[:6]
     offset = timedelta(hours=int(match["hh"]), minutes=int(match["mm"]))
     if match["sign"] == "-":
         offset = -offset
+    # Built from the digits directly: strptime was a tenth of a workflow read's CPU.
+    micro = int((match["frac"] or "").ljust(6, "0")[:6])
     try:
-        naive = datetime.strptime(f"{match['date']} {match['time']}", "%Y-%m-%d %H:%M:%S")
-    except ValueError:
+        return datetime(
+            int(match["y"]),
+            int(match["mo"]),
+            int(match["d"]),
+            int(match["h"]),
+            int(match["mi"]),
+            int(match["s"]),
+            micro,
+            tzinfo=timezone(offset),
+        )
+    except ValueError:  # e.g. month 13: not a time, keep the text
         return value
-    return naive.replace(microsecond=int(frac), tzinfo=timezone(offset))
 
 
 def format_api_time(value: datetime | str) -> str:

@@ -170,16 +170,16 @@ class AKSKAuth(httpx.Auth):
         content_type = request.headers.get("content-type", "")
         if content_type and not content_type.startswith(("application/json", "application/bson")):
             request.headers["X-Sdk-Content-Sha256"] = "UNSIGNED-PAYLOAD"
-        chosen = [(n, request.headers[n]) for n in _SIGNED if n in request.headers]
-        body = request.content
+        present = dict(request.headers.items())  # httpx gives the names lower-cased
+        chosen = [(n, present[n]) for n in _SIGNED if n in present]
         canonical, signed = canonical_request(
             request.method,
             request.url.raw_path.decode("ascii").split("?", 1)[0],
             request.url.query.decode("ascii"),
             chosen,
-            payload_hash(dict(request.headers), body),
+            payload_hash(present, request.content),
         )
-        sig = signature(creds.secret_key, request.headers["x-sdk-date"], canonical)
+        sig = signature(creds.secret_key, present["x-sdk-date"], canonical)
         request.headers["Authorization"] = authorization_header(creds.access_key, signed, sig)
         yield request
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from aiohttp import web
+from multidict import CIMultiDict
 from pydantic import ValidationError
 
 from bot.cce.models import WorkflowCreate, WorkflowUpdate
@@ -183,7 +184,9 @@ def create_app(
 
     async def api(request: web.Request, handler: Handler) -> web.StreamResponse:
         body = await request.read()
-        world.calls.append(Call(request.method, request.raw_path, dict(request.headers), body))
+        world.calls.append(
+            Call(request.method, request.raw_path, CIMultiDict(request.headers), body)
+        )
         fault = knobs.take()
         if knobs.latency:
             await asyncio.sleep(knobs.latency)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -59,7 +59,7 @@ class Call(NamedTuple):
 
     method: str
     path: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive, as HTTP headers are
     body: bytes
 
 
