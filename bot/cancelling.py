@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 # Longer than any cancel call can take (timeouts and the settling read included).
 STUCK_AFTER = timedelta(minutes=2)
 UNSENT_AFTER = timedelta(seconds=30)
+# A cancelled request older than this is not picked up for watching any more.
+FOLLOW_UP_WITHIN = timedelta(hours=3)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ class CancelSteps(RequestRecord):
                 logger.warning("cancel.recover.unsent", extra={"approval_id": rec.approval_id})
                 await self.execute(rec.approval_id)
                 settled += 1
+        for rec in await self.store.requests_in_state(ApprovalState.CANCELLED):
+            settled += await self._follow_up(rec, now)
         for rec in await self.store.requests_in_state(ApprovalState.CANCEL_REQUESTED):
             sent = rec.cancel_sent_at or rec.decided_at
             if sent is not None and now - sent >= STUCK_AFTER:
@@ -151,6 +155,31 @@ class CancelSteps(RequestRecord):
             )
         except SlackPostError:
             logger.warning("cancel.recover.notify_failed", extra={"approval_id": rec.approval_id})
+        return True
+
+    async def _follow_up(self, rec: ApprovalRecord, now: datetime) -> bool:
+        """A cancel recorded as accepted whose follow-up a crash cut short: answer and watch.
+
+        The watch row is the last step of a completed follow-up, so a cancelled request without
+        one (and recent enough to still be worth watching) is finished here.
+        """
+        sent = rec.cancel_sent_at or rec.decided_at
+        if self.on_cancelled is None or sent is None or now - sent < UNSENT_AFTER:
+            return False
+        if now - sent > FOLLOW_UP_WITHIN or await self.store.has_watch_for_approval(
+            rec.approval_id
+        ):
+            return False
+        ref = ClusterRef(rec.project_id, rec.cluster_id, rec.endpoint)
+        try:
+            workflow = await self.cce.show_workflow(ref, rec.workflow_id)
+        except CCEError:
+            return False  # next housekeeping run
+        logger.warning("cancel.recover.follow_up", extra={"approval_id": rec.approval_id})
+        await self.refresh(rec.approval_id)
+        if rec.outcome:
+            await self._reply(rec, rec.outcome)
+        await self.on_cancelled(Cancelled(rec, workflow))
         return True
 
     async def _settle_by_read(self, rec: ApprovalRecord) -> None:

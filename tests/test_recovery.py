@@ -136,3 +136,21 @@ async def test_request_stored_but_never_posted_is_closed_and_the_requester_told(
     assert (CHANNEL, "U0REQUEST1") == (channel, user)
     assert "not posted" in text and "Run the command again" in text
     assert 0 == patches(stack.sim)
+
+
+async def test_cancel_accepted_but_follow_up_cut_short_is_finished(
+    stack: Stack, clock: FakeClock
+) -> None:
+    """Killed right after recording the accepted cancel: the answer is posted, the watch opens."""
+    approval_id, ts = await crashed_at(stack, ApprovalState.CANCEL_REQUESTED)
+    stack.sim.world.set_phase(WF_FAILED, "Cancel")
+    assert await stack.bot.store.transition(
+        approval_id, "cancel_requested", "cancelled", outcome="Cancelled. (answer as recorded)"
+    )
+    await stack.restart_bot()
+    clock.advance(timedelta(minutes=1))
+    await stack.bot.expire_tick()
+    await stack.bot.expire_tick()  # the second run finds the watch and does nothing more
+    assert ["Cancelled. (answer as recorded)"] == [m.text for m in stack.slack.thread(CHANNEL, ts)]
+    assert 1 == await stack.bot.store.count_open_watches()
+    assert 0 == patches(stack.sim)

@@ -68,6 +68,13 @@ class WatchStore:
             )
             return None if row is None else _watch(row)
 
+    async def has_watch_for_approval(self, approval_id: str) -> bool:
+        async with self.session() as s:
+            found = await s.scalar(
+                select(WatchRow.watch_id).where(WatchRow.approval_id == approval_id).limit(1)
+            )
+            return found is not None
+
     async def get_watch(self, watch_id: str) -> WatchRecord | None:
         async with self.session() as s:
             row = await s.get(WatchRow, watch_id)
