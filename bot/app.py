@@ -113,11 +113,10 @@ class BotApp:
             self.bolt.client.session = aiohttp.ClientSession()
             self._own_session = True
         if scheduler:
-            expiry_every = min(self.config.bot.approval.expires_after / 4, timedelta(seconds=15))
             self.scheduler.add_job(
                 self.expire_tick,
                 "interval",
-                seconds=max(expiry_every.total_seconds(), 1),
+                seconds=self.housekeeping_seconds,
                 id="approvals.expire",
                 max_instances=1,
                 coalesce=True,
@@ -133,6 +132,15 @@ class BotApp:
             self.scheduler.start()
         self._started = True
         logger.info("bot.started", extra={"instance": self.instance_id})
+
+    @property
+    def housekeeping_seconds(self) -> float:
+        """Often enough for expiry and for the recovery delays (at least 0.2 s apart)."""
+        approval = self.config.bot.approval
+        every = min(
+            approval.expires_after / 4, timedelta(seconds=15), approval.recover_unsent_after / 2
+        )
+        return max(every.total_seconds(), 0.2)
 
     @property
     def tick_seconds(self) -> float:

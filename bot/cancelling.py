@@ -21,6 +21,7 @@ from bot.cce.client import CCEClient
 from bot.cce.endpoints import ClusterRef
 from bot.cce.errors import CCECancelUnconfirmed, CCEError, CCEStatusError
 from bot.cce.models import WorkflowPhase, WorkflowTask
+from bot.config import Config
 from bot.explain import describe_cce_error
 from bot.metrics import Metrics
 from bot.request_record import RequestRecord
@@ -32,9 +33,8 @@ __all__ = ["CancelSteps", "Cancelled", "OnCancelled"]
 
 logger = logging.getLogger(__name__)
 
-# Longer than any cancel call can take (timeouts and the settling read included).
-STUCK_AFTER = timedelta(minutes=2)
-UNSENT_AFTER = timedelta(seconds=30)
+# The two recovery delays are `approval.settle_after` (longer than any cancel call can take,
+# timeouts and the settling read included) and `approval.recover_unsent_after` in the config.
 # A cancelled request older than this is not picked up for watching any more.
 FOLLOW_UP_WITHIN = timedelta(hours=3)
 
@@ -53,6 +53,7 @@ OnCancelled = Callable[[Cancelled], Awaitable[None]]
 class CancelSteps(RequestRecord):
     """The cancel half of `CancelFlow`, which sets these attributes."""
 
+    config: Config
     cce: CCEClient
     metrics: Metrics
     on_cancelled: OnCancelled | None
@@ -115,12 +116,14 @@ class CancelSteps(RequestRecord):
     async def recover(self) -> int:
         """Settle requests a crash left unposted, `approved` or `cancel_requested`."""
         now = self.clock()
+        unsent_after = self.config.bot.approval.recover_unsent_after
+        settle_after = self.config.bot.approval.settle_after
         settled = 0
         for rec in await self.store.requests_in_state(ApprovalState.PENDING):
-            if rec.message_ts is None and now - rec.created_at >= UNSENT_AFTER:
+            if rec.message_ts is None and now - rec.created_at >= unsent_after:
                 settled += await self._never_posted(rec, now)
         for rec in await self.store.requests_in_state(ApprovalState.APPROVED):
-            if rec.decided_at is not None and now - rec.decided_at >= UNSENT_AFTER:
+            if rec.decided_at is not None and now - rec.decided_at >= unsent_after:
                 logger.warning("cancel.recover.unsent", extra={"approval_id": rec.approval_id})
                 await self.execute(rec.approval_id)
                 settled += 1
@@ -128,7 +131,7 @@ class CancelSteps(RequestRecord):
             settled += await self._follow_up(rec, now)
         for rec in await self.store.requests_in_state(ApprovalState.CANCEL_REQUESTED):
             sent = rec.cancel_sent_at or rec.decided_at
-            if sent is not None and now - sent >= STUCK_AFTER:
+            if sent is not None and now - sent >= settle_after:
                 logger.warning("cancel.recover.unconfirmed", extra={"approval_id": rec.approval_id})
                 await self._settle_by_read(rec)
                 settled += 1
@@ -164,7 +167,8 @@ class CancelSteps(RequestRecord):
         one (and recent enough to still be worth watching) is finished here.
         """
         sent = rec.cancel_sent_at or rec.decided_at
-        if self.on_cancelled is None or sent is None or now - sent < UNSENT_AFTER:
+        unsent_after = self.config.bot.approval.recover_unsent_after
+        if self.on_cancelled is None or sent is None or now - sent < unsent_after:
             return False
         if now - sent > FOLLOW_UP_WITHIN or await self.store.has_watch_for_approval(
             rec.approval_id

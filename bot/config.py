@@ -102,6 +102,10 @@ class ApprovalConfig(_Strict):
     required: int = Field(default=1, ge=1, le=10)
     allow_self_approval: bool = False
     expires_after: Duration = timedelta(minutes=30)
+    # Housekeeping after a crash: an `approved` request unsent this long is sent; a
+    # `cancel_requested` one unanswered this long is settled by reading the workflow.
+    recover_unsent_after: Duration = timedelta(seconds=30)
+    settle_after: Duration = timedelta(minutes=2)
 
 
 class WatchConfig(_Strict):

@@ -130,7 +130,8 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{name}", self._handle_response)
         app.router.add_get("/link", self._handle_link)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A short shutdown timeout: a call held by `delay` must not hold up teardown.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         host, port = self._runner.addresses[0][:2]
