@@ -2,7 +2,7 @@
 
 Group membership comes from `usergroups.users.list` (Tier 2 rate limit), cached for `ttl`.
 If Slack cannot be asked, the last known membership is used; with none, nobody from that group
-is an approver (fail closed).
+is an approver (fail closed). A failure is remembered for 30 s before Slack is asked again.
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ class ApproverDirectory:
         usergroups: Iterable[str],
         clock: Callable[[], datetime],
         ttl: timedelta = timedelta(minutes=2),
+        retry_after_failure: timedelta = timedelta(seconds=30),
     ) -> None:
         self._client = client
         self._users = frozenset(users)
         self._groups = tuple(usergroups)
         self._clock = clock
         self._ttl = ttl
+        self._retry_after_failure = retry_after_failure
         self._cache: dict[str, tuple[datetime, frozenset[str]]] = {}
 
     async def is_approver(self, user_id: str) -> bool:
@@ -56,7 +58,11 @@ class ApproverDirectory:
                 "approvers.usergroup.failed",
                 extra={"usergroup": group, "status": exc.response.get("error")},
             )
-            return cached[1] if cached is not None else frozenset()
+            # Remember the failure briefly too: usergroups.users.list is rate-limited (Tier 2),
+            # and a burst of clicks must not turn one failure into a burst of calls.
+            members = cached[1] if cached is not None else frozenset()
+            self._cache[group] = (now - self._ttl + self._retry_after_failure, members)
+            return members
         members = frozenset(str(u) for u in response.get("users") or [])
         self._cache[group] = (now, members)
         return members

@@ -239,3 +239,20 @@ async def test_restart_between_request_and_approval(sim: RunningSimulator, db_ur
         await stack.slack.wait_for("chat.postMessage", count=2)
         assert 1 == len(patches(sim))
         assert sim.world.phase(WF_FAILED) == "Cancel"
+
+
+async def test_a_failed_usergroup_lookup_is_not_repeated_for_every_click(stack: Stack) -> None:
+    """usergroups.users.list is rate-limited: after a failure, clicks don't each call it again."""
+    message, _ = await open_request(stack)
+    approval_id = approval_id_of(message)
+    stack.slack.fail_next("usergroups.users.list", error="ratelimited")
+    names = []
+    for _ in range(3):
+        _, name = await stack.click(approval_id, user=OUTSIDER, message_ts=message.ts)
+        await stack.slack.wait_for(
+            "response_url", predicate=lambda c, n=name: c.params["_name"] == n
+        )
+        names.append(name)
+    assert 1 == len(stack.slack.calls_to("usergroups.users.list"))
+    assert all("not an approver" in stack.responses(n)[-1]["text"] for n in names)
+    assert [] == patches(stack.sim)
