@@ -35,14 +35,6 @@ class ApprovalState(StrEnum):
     EXPIRED = "expired"
     FAILED = "failed"  # no longer cancellable, or the API refused / could not confirm
 
-    @property
-    def is_final(self) -> bool:
-        return self not in (
-            ApprovalState.PENDING,
-            ApprovalState.APPROVED,
-            ApprovalState.CANCEL_REQUESTED,
-        )
-
 
 class ApprovalError(Exception):
     """An expected refusal, shown to the clicker as an ephemeral message."""

@@ -13,11 +13,12 @@ from enum import StrEnum
 
 from bot.cce.models import WorkflowTask
 
-__all__ = ["Blocker", "Rule", "Verdict", "cancellability"]
+__all__ = ["ACTIVE_TASK_STATUSES", "Blocker", "Rule", "Verdict", "cancellability"]
 
 _CANCELLABLE_PHASES = {"init", "pending"}
 _KNOWN_PHASES = {"init", "pending", "running", "success", "cancel"}
-_BLOCKING_TASK_STATUSES = {"running", "init", "pause", "queuing", "queue"}
+# A task in progress: it blocks a cancel, and a workflow with one has not settled.
+ACTIVE_TASK_STATUSES = frozenset({"running", "init", "pause", "queuing", "queue"})
 _SETTLED_TASK_STATUSES = {"success", "failed"}
 
 
@@ -90,7 +91,7 @@ def cancellability(workflow: WorkflowTask) -> Verdict:
             continue  # not started: does not block
         started.add(name.lower())
         status = point.status.strip().lower()
-        if status in _BLOCKING_TASK_STATUSES:
+        if status in ACTIVE_TASK_STATUSES:
             blockers.append(
                 Blocker(
                     Rule.TASK_ACTIVE,

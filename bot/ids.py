@@ -11,8 +11,6 @@ import re
 
 __all__ = [
     "InvalidID",
-    "is_cluster_id",
-    "is_workflow_id",
     "validate_cluster_id",
     "validate_project_id",
     "validate_workflow_id",
@@ -55,13 +53,3 @@ def validate_cluster_id(value: object) -> str:
 def validate_workflow_id(value: object) -> str:
     """Return the upgrade workflow id (a UUID, lower case) or raise `InvalidID`."""
     return _check("workflow id", value, _UUID, "a UUID like d0b7e319-8172-424c-86ea-543cd23f9756")
-
-
-def is_cluster_id(value: str) -> bool:
-    """True when `value` has the shape of a cluster id."""
-    return bool(_UUID.fullmatch(value.lower()))
-
-
-def is_workflow_id(value: str) -> bool:
-    """True when `value` has the shape of a workflow id."""
-    return bool(_UUID.fullmatch(value.lower()))

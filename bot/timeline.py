@@ -10,12 +10,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.cancellability import ACTIVE_TASK_STATUSES
 from bot.cce.models import WorkflowTask, format_api_time
 
 __all__ = ["Snapshot", "TaskLine", "snapshot"]
 
 _SETTLED_PHASES = {"cancel", "success"}
-_ACTIVE = {"running", "init", "queuing", "queue", "pause"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Snapshot:
             return False
         for task in self.tasks:
             status = (task.status or "").lower()
-            if status in _ACTIVE:
+            if status in ACTIVE_TASK_STATUSES:
                 return False
             if task.task_type.lower() == "rollback" and status not in ("success", "failed"):
                 return False

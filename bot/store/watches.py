@@ -75,11 +75,6 @@ class WatchStore:
             )
             return found is not None
 
-    async def get_watch(self, watch_id: str) -> WatchRecord | None:
-        async with self.session() as s:
-            row = await s.get(WatchRow, watch_id)
-            return None if row is None else _watch(row)
-
     async def count_open_watches(self) -> int:
         async with self.session() as s:
             count = await s.scalar(
