@@ -39,16 +39,16 @@ from bot.simulator import (
     RunningSimulator,
     running_simulator,
 )
+from tests.e2e import DEV as DONE_CLUSTER
+from tests.e2e import PROD as FAILED_CLUSTER
+from tests.e2e import PROJECT
+from tests.e2e import QA as BLOCKED_CLUSTER
+from tests.e2e import STAGING as RUNNING_CLUSTER
+from tests.e2e import WF_CRITICAL as BLOCKED_WF
+from tests.e2e import WF_DONE as DONE_WF
+from tests.e2e import WF_FAILED as FAILED_WF
+from tests.e2e import WF_RUNNING as RUNNING_WF
 
-PROJECT = "47eb1d64cbeb45cfa01ae20af4f4b563"
-FAILED_CLUSTER = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c01"
-FAILED_WF = "8a1d4e2f-6b3c-4f7a-9e1d-2c5b8a7f3e01"
-RUNNING_CLUSTER = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c02"
-RUNNING_WF = "8a1d4e2f-6b3c-4f7a-9e1d-2c5b8a7f3e02"
-DONE_CLUSTER = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c03"
-DONE_WF = "8a1d4e2f-6b3c-4f7a-9e1d-2c5b8a7f3e03"
-BLOCKED_CLUSTER = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c04"
-BLOCKED_WF = "8a1d4e2f-6b3c-4f7a-9e1d-2c5b8a7f3e04"
 UNKNOWN_WF = "00000000-0000-4000-8000-000000000000"
 CANCEL_BODY = b'{"status":{"phase":"Cancel"}}'
 
