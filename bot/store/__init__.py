@@ -3,7 +3,8 @@
 SQLAlchemy 2 async, SQLite by default and PostgreSQL for several replicas. Every state change is
 one conditional UPDATE (`… WHERE approval_id = :id AND state = :expected`), so a double click or
 a second replica changes no rows and the database settles the race. The schema is created on
-start (`create_all`); there are no migrations yet.
+start (`create_all`), and nullable columns added since a database was created are added to it
+(`_add_missing_columns`); anything more than that will need a migration tool.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -67,6 +68,18 @@ def _record(row: ApprovalRow, approved_by: Sequence[str] = ()) -> ApprovalRecord
     )
 
 
+def _add_missing_columns(conn: Connection) -> None:
+    """Add the nullable columns a database made by an earlier version lacks (no data to move)."""
+    inspector = inspect(conn)
+    for table in Base.metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+
 class Store(WatchStore):
     """The bot's database. One per process; `dispose()` on shutdown."""
 
@@ -81,6 +94,7 @@ class Store(WatchStore):
     async def create_schema(self) -> None:
         async with self.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
+            await conn.run_sync(_add_missing_columns)
 
     async def ping(self) -> bool:
         """True when the database answers (for /readyz)."""

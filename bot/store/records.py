@@ -109,3 +109,4 @@ class WatchRecord:
     failing_since: datetime | None
     warned: bool
     version: int
+    pending_post: dict[str, Any] | None = None

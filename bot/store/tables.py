@@ -98,6 +98,8 @@ class WatchRow(Base):
     thread_ts: Mapped[str] = mapped_column(String(32))
     root_ts: Mapped[str | None] = mapped_column(String(32))  # message whose status we update
     last_reported: Mapped[str] = mapped_column(Text, default="{}")
+    # A thread reply about to be posted (JSON), so a restart can find it instead of reposting.
+    pending_post: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(64))

@@ -42,6 +42,7 @@ def _watch(row: WatchRow) -> WatchRecord:
         failing_since=row.failing_since,
         warned=bool(row.warned),
         version=row.version,
+        pending_post=json.loads(row.pending_post) if row.pending_post else None,
     )
 
 
@@ -113,6 +114,8 @@ class WatchStore:
         """Compare-and-set on (lease_owner, version); bumps version. False: lease lost."""
         if "last_reported" in values:
             values["last_reported"] = json.dumps(values["last_reported"], sort_keys=True)
+        if values.get("pending_post") is not None:
+            values["pending_post"] = json.dumps(values["pending_post"], sort_keys=True)
         if "warned" in values:
             values["warned"] = int(values["warned"])
         async with self.session.begin() as s:
