@@ -73,9 +73,11 @@ class Message:
     thread_ts: str | None = None
     user: str = BOT_USER_ID
     edits: list[Edit] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None  # chat.postMessage `metadata`, as sent
 
-    def as_payload(self) -> dict[str, Any]:
-        """The `message` object Slack puts in a block_actions payload for this message."""
+    def as_payload(self, *, with_metadata: bool = False) -> dict[str, Any]:
+        """The `message` object Slack puts in a block_actions payload for this message (and in
+        `conversations.replies`, which adds `metadata` when asked to)."""
         payload: dict[str, Any] = {
             "type": "message",
             "ts": self.ts,
@@ -89,6 +91,8 @@ class Message:
         if self.thread_ts is not None:
             payload["thread_ts"] = self.thread_ts
             payload["parent_user_id"] = BOT_USER_ID
+        if with_metadata and self.metadata is not None:
+            payload["metadata"] = self.metadata
         return payload
 
 

@@ -51,7 +51,8 @@ __all__ = [
 ]
 
 SCOPES = (
-    "commands,chat:write,chat:write.public,usergroups:read,users:read,channels:read,groups:read"
+    "commands,chat:write,chat:write.public,usergroups:read,users:read,channels:read,groups:read,"
+    "channels:history,groups:history"
 )
 _FIRST_TS_MICROS = 1_700_000_000_000_000
 
@@ -98,10 +99,13 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
-        self.delay: dict[str, float] = {}
+        self.delay: dict[str, float] = {}  # seconds before a call is applied
+        # Seconds to hold the answer to a call after applying it, as a function of the call.
+        self.hold_answer: Callable[[str, Params], float] | None = None
         self._events: list[Event] = []
         self._failures: dict[str, list[tuple[str, int]]] = {}
         self._rate_limits: dict[str, list[int]] = {}
+        self._drops: dict[str, int] = {}
         self._ts_count = 0
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -118,6 +122,7 @@ class FakeSlack:
             "chat.postEphemeral": self._post_ephemeral,
             "usergroups.users.list": self._usergroup_users,
             "conversations.info": self._conversation_info,
+            "conversations.replies": self._replies,
             "users.info": self._user_info,
             "apps.connections.open": self._connections_open,
         }
@@ -180,6 +185,10 @@ class FakeSlack:
         A failed `response_url` post answers `status` (404 when left at 200) with `error` as text.
         """
         self._failures.setdefault(method, []).extend([(error, status)] * count)
+
+    def drop_next(self, method: str, count: int = 1) -> None:
+        """Apply the next `count` calls to `method`, then cut the connection before answering."""
+        self._drops[method] = self._drops.get(method, 0) + count
 
     def rate_limit_next(self, method: str, retry_after: int = 1, count: int = 1) -> None:
         """Answer the next `count` calls with 429, `Retry-After`, and leave state untouched."""
@@ -368,6 +377,12 @@ class FakeSlack:
             extra_headers["x-oauth-scopes"] = SCOPES
         error = None if reply.get("ok") else str(reply.get("error"))
         await self._record(Call(method, params, headers, time.time(), status, error, verb))
+        held = self.hold_answer(method, params) if self.hold_answer else 0.0
+        if held:  # Slack took it; the answer is what is late
+            await asyncio.sleep(held)
+        if self._drops.get(method) and request.transport is not None:
+            self._drops[method] -= 1
+            request.transport.abort()  # Slack took it; the answer is lost
         return web.json_response(reply, status=status, headers=extra_headers)
 
     async def _handle_response(self, request: web.Request) -> web.Response:
@@ -459,7 +474,10 @@ class FakeSlack:
         if not text and not blocks:
             return {"ok": False, "error": "no_text"}
         thread_ts = str(params["thread_ts"]) if params.get("thread_ts") else None
-        message = Message(channel, self._next_ts(), text, blocks, thread_ts)
+        metadata = params.get("metadata")
+        if isinstance(metadata, str):  # a form-encoded post sends it as JSON text
+            metadata = json.loads(metadata) if metadata else None
+        message = Message(channel, self._next_ts(), text, blocks, thread_ts, metadata=metadata)
         self.messages[(channel, message.ts)] = message
         kind = "message" if thread_ts is None else "reply"
         self._events.append(
@@ -535,6 +553,24 @@ class FakeSlack:
             "context_team_id": TEAM_ID,
         }
         return {"ok": True, "channel": {**info, **self.channels.get(channel, {})}}
+
+    def _replies(self, params: Params) -> Reply:
+        """The parent and its replies, oldest first, `limit` per page with an offset cursor."""
+        channel, ts = str(params.get("channel", "")), str(params.get("ts", ""))
+        if (channel, ts) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        thread = [self.messages[(channel, ts)], *self.thread(channel, ts)]
+        start = int(params.get("cursor") or 0)
+        limit = int(params.get("limit") or 1000)
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("true", "1")
+        page = thread[start : start + limit]
+        more = start + limit < len(thread)
+        return {
+            "ok": True,
+            "messages": [m.as_payload(with_metadata=with_metadata) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _user_info(self, params: Params) -> Reply:
         user_id = str(params.get("user", ""))
