@@ -113,6 +113,10 @@ class WatchConfig(_Strict):
     max_duration: Duration = timedelta(hours=3)
     outage_warning_after: Duration = timedelta(minutes=5)
     concurrency: int = Field(default=20, ge=1, le=500)
+    # How long a replica's claim on a due watch lasts. A replica that dies mid-poll holds its
+    # watches this long before another (or its own restart) picks them up; it must outlast
+    # one poll (an API read with its retries, and the thread posts).
+    lease: Duration = timedelta(seconds=60)
 
 
 class BotConfig(_Strict):

@@ -6,13 +6,16 @@ through this small interface, so they never see a Slack payload.
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any, Protocol
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-__all__ = ["Poster", "SlackPostError", "SlackPoster"]
+__all__ = ["POST_EVENT_TYPE", "Poster", "SlackPostError", "SlackPostUncertain", "SlackPoster"]
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +25,12 @@ CHANNEL_FIXES = {
     "channel_not_found": "The bot cannot see this channel (a private channel or DM?): invite it with `/invite @cce-upgrade-bot` and try again.",  # noqa: E501
     "is_archived": "This channel is archived; run the command in an active channel.",
 }
+
+
+POST_EVENT_TYPE = "cce_upgrade_bot_post"
+"""The message-metadata event type on posts that carry a key (see `Poster.find_reply`)."""
+REPLIES_PAGE = 200
+REPLIES_PAGES = 10  # a thread this long is past anything the bot posts into
 
 
 class SlackPostError(Exception):
@@ -37,6 +46,14 @@ class SlackPostError(Exception):
         return CHANNEL_FIXES.get(self.error)
 
 
+class SlackPostUncertain(Exception):
+    """A keyed post's answer was lost (connection dropped, timeout): Slack may have taken it."""
+
+    def __init__(self, method: str, cause: str) -> None:
+        super().__init__(f"no answer from Slack to {method}: {cause}")
+        self.method = method
+
+
 class Poster(Protocol):
     async def post(
         self,
@@ -44,7 +61,12 @@ class Poster(Protocol):
         text: str,
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
+        key: str | None = None,
     ) -> str: ...
+
+    async def find_reply(self, channel: str, thread_ts: str, key: str) -> str | None:
+        """The ts of the reply in the thread posted with `key`, or None if there is none."""
+        ...
 
     async def update(
         self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
@@ -61,8 +83,11 @@ class SlackPoster:
         self._on_error = on_error
 
     async def _call(self, method: str, **params: Any) -> Any:
+        return await self._send(method, self._client, json=params)
+
+    async def _send(self, method: str, client: AsyncWebClient, **body: Any) -> Any:
         try:
-            return await self._client.api_call(method, json=params)
+            return await client.api_call(method, **body)
         except SlackApiError as exc:
             error = str(exc.response.get("error") or exc.response.status_code)
             logger.warning("slack.call.failed", extra={"method": method, "status": error})
@@ -76,14 +101,72 @@ class SlackPoster:
         text: str,
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
+        key: str | None = None,
     ) -> str:
+        """Post and return the message's ts. `key` rides along as message metadata, so that
+        `find_reply` can tell later whether Slack took a post whose answer never arrived."""
         params: dict[str, Any] = {"channel": channel, "text": text}
         if blocks is not None:
             params["blocks"] = blocks
         if thread_ts is not None:
             params["thread_ts"] = thread_ts
-        response = await self._call("chat.postMessage", **params)
+        if key is None:
+            response = await self._call("chat.postMessage", **params)
+            return str(response["ts"])
+        params["metadata"] = {"event_type": POST_EVENT_TYPE, "event_payload": {"key": key}}
+        try:
+            response = await self._send("chat.postMessage", self._once_client(), json=params)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            logger.warning("slack.post.uncertain", extra={"status": type(exc).__name__})
+            raise SlackPostUncertain("chat.postMessage", type(exc).__name__) from None
         return str(response["ts"])
+
+    def _once_client(self) -> AsyncWebClient:
+        """The client without its connection-error retries, for keyed posts.
+
+        A dropped connection after Slack took a post is indistinguishable from one before; the
+        SDK's retry would post it twice. A keyed post is settled by `find_reply` instead.
+        Copied per call so it shares the client's current session.
+        """
+        client = copy.copy(self._client)
+        client.retry_handlers = [
+            h for h in client.retry_handlers if not isinstance(h, AsyncConnectionErrorRetryHandler)
+        ]
+        return client
+
+    async def find_reply(self, channel: str, thread_ts: str, key: str) -> str | None:
+        """Page through the thread's replies looking for `key` in their metadata.
+
+        The whole thread, not "since when": Slack's clock and ours need not agree. It is only
+        called after a restart cut a post short, and bot threads are short.
+
+        Needs `channels:history` (or `groups:history` in a private channel); without it Slack
+        answers `missing_scope`, raised as `SlackPostError` like any refusal.
+        """
+        cursor = ""
+        for _ in range(REPLIES_PAGES):
+            params: dict[str, str] = {
+                "channel": channel,
+                "ts": thread_ts,
+                "include_all_metadata": "true",
+                "limit": str(REPLIES_PAGE),
+            }
+            if cursor:
+                params["cursor"] = cursor
+            # A read method: form parameters, not a JSON body (Slack reads JSON only on writes).
+            try:
+                response = await self._send("conversations.replies", self._client, data=params)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise SlackPostUncertain("conversations.replies", type(exc).__name__) from None
+            for message in response.get("messages") or []:
+                meta = message.get("metadata") or {}
+                payload = meta.get("event_payload") or {}
+                if meta.get("event_type") == POST_EVENT_TYPE and payload.get("key") == key:
+                    return str(message["ts"])
+            cursor = str((response.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return None
+        return None
 
     async def update(
         self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None

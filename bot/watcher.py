@@ -3,6 +3,12 @@
 Each change is posted as a thread reply and, right after Slack accepts it, written to the store
 as "reported" with a compare-and-set on the watch's lease and version. A restart therefore
 resumes from what was last reported; a replica that lost its lease stops writing.
+
+The window between Slack taking a post and the store recording it is closed by writing the
+post first (`pending_post`, with a key the post carries as message metadata). A pending post
+found on the next poll means the answer was lost (a kill, a timeout): the thread is searched for
+the key and the post is made only if it is not there. Without a history scope the search is
+refused; the post is then made again, marked as possibly repeated.
 `tick()` never raises: each watch is handled on its own, failures logged and retried later.
 """
 
@@ -12,7 +18,9 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.blocks import escape
 from bot.cce.client import CCEClient
@@ -22,7 +30,7 @@ from bot.config import WatchConfig
 from bot.durations import format_duration
 from bot.metrics import Metrics
 from bot.progress import apply, diff, render_change, render_summary
-from bot.slack_poster import Poster, SlackPostError
+from bot.slack_poster import Poster, SlackPostError, SlackPostUncertain
 from bot.store import NewWatch, Store, WatchRecord
 from bot.timeline import Snapshot, snapshot
 
@@ -33,9 +41,15 @@ logger = logging.getLogger(__name__)
 OnProgress = Callable[[WatchRecord, Snapshot], Awaitable[None]]
 """Called after a poll reported changes, to keep the root message's status current."""
 
+RESENT_NOTE = "\n_(sent again after a restart: if the reply above says the same, it came twice)_"
+
 
 class _LeaseLost(Exception):
     pass
+
+
+class _Deferred(Exception):
+    """A post's outcome is unknown; it stays pending and the next poll settles it."""
 
 
 class Watcher:
@@ -49,7 +63,7 @@ class Watcher:
         clock: Callable[[], datetime],
         owner: str,
         on_progress: OnProgress | None = None,
-        lease: timedelta = timedelta(seconds=60),
+        lease: timedelta | None = None,
         batch: int = 500,
         metrics: Metrics | None = None,
     ) -> None:
@@ -60,7 +74,7 @@ class Watcher:
         self.clock = clock
         self.owner = owner
         self.on_progress = on_progress
-        self.lease = lease
+        self.lease = lease or config.lease
         self.batch = batch
         self.metrics = metrics or Metrics()
         self._limit = asyncio.Semaphore(config.concurrency)
@@ -136,6 +150,8 @@ class Watcher:
                 await self.poll(watch)
             except _LeaseLost:
                 logger.warning("watcher.lease.lost", extra={"watch_id": watch.watch_id})
+            except _Deferred:
+                logger.warning("watcher.post.deferred", extra={"watch_id": watch.watch_id})
             except Exception:
                 logger.exception("watcher.poll.crashed", extra={"watch_id": watch.watch_id})
 
@@ -143,54 +159,53 @@ class Watcher:
         ref = ClusterRef(watch.project_id, watch.cluster_id, watch.endpoint)
         version = watch.version
         now = self.clock()
+        if watch.pending_post is not None:
+            resumed = await self._resume_post(watch, version, now)
+            if resumed is None:
+                return
+            watch, version = resumed
+            if watch.state != "open":
+                return
         try:
             workflow = await self.cce.show_workflow(ref, watch.workflow_id)
         except CCENotFound as exc:
-            await self._say(
-                watch,
+            text = (
                 f":grey_question: The workflow is gone (the API answered 404"
-                f"{_rid(exc)}), so I stopped watching it.",
+                f"{_rid(exc)}), so I stopped watching it."
             )
-            await self._write(watch, version, state="closed", lease_until=None)
+            await self._say_once(watch, version, text, {"state": "closed", "lease_until": None})
             return
         except CCEError as exc:
             await self._failed(watch, version, now, exc)
             return
+        cleared: dict[str, Any] = {"errors": 0, "failing_since": None, "warned": False}
         if watch.warned:
-            await self._say(
-                watch, ":white_check_mark: The CCE API answers again; watching resumes."
-            )
-        if watch.errors or watch.warned:
-            version = await self._write(watch, version, errors=0, failing_since=None, warned=False)
+            text = ":white_check_mark: The CCE API answers again; watching resumes."
+            version = await self._say_once(watch, version, text, cleared)
+        elif watch.errors:
+            version = await self._write(watch, version, **cleared)
         await self._report(watch, version, snapshot(workflow), now)
 
     async def _report(self, watch: WatchRecord, version: int, new: Snapshot, now: datetime) -> None:
         shown = Snapshot.from_dict(watch.last_reported)
         changes = diff(shown, new)
         for change in changes:
-            try:
-                await self.poster.post(
-                    watch.channel_id, render_change(change), thread_ts=watch.thread_ts
-                )
-            except SlackPostError:
+            after = apply(shown, change)
+            then = {"last_reported": after.to_dict()}
+            version, posted = await self._post_once(watch, version, render_change(change), then)
+            if not posted:
                 # Not reported: keep what was shown and try again next interval; nothing lost.
-                await self._write(
-                    watch,
-                    version,
-                    last_reported=shown.to_dict(),
-                    next_due_at=now + self.config.interval,
-                    lease_until=None,
+                await self._retry_later(
+                    watch, version, now, last_reported=shown.to_dict(), pending_post=None
                 )
                 return
-            shown = apply(shown, change)
-            version = await self._write(watch, version, last_reported=shown.to_dict())
+            shown = after
         if changes and self.on_progress is not None:
             await self.on_progress(watch, new)
         if new.settled:
-            await self._say(watch, render_summary(new, watch.started_at, now))
-            await self._write(
-                watch, version, state="closed", last_reported=new.to_dict(), lease_until=None
-            )
+            closed = {"state": "closed", "last_reported": new.to_dict(), "lease_until": None}
+            summary = render_summary(new, watch.started_at, now)
+            await self._say_once(watch, version, summary, closed)
             logger.info("watcher.settled", extra={"watch_id": watch.watch_id})
         elif now - watch.started_at >= self.config.max_duration:
             await self._give_up(watch, version, new.phase)
@@ -209,12 +224,11 @@ class Watcher:
         """`watch.max_duration` has passed: say so, and how to pick it up again."""
         where = escape(watch.cluster_alias or watch.cluster_id)
         last = f"the workflow was last seen in phase {escape(phase)}" if phase else "no phase known"
-        await self._say(
-            watch,
+        text = (
             f":zzz: Stopped watching after {format_duration(self.config.max_duration)}; {last}. "
-            f"To resume: `/cce-upgrade watch {where} {watch.workflow_id}`",
+            f"To resume: `/cce-upgrade watch {where} {watch.workflow_id}`"
         )
-        await self._write(watch, version, state="closed", lease_until=None)
+        await self._say_once(watch, version, text, {"state": "closed", "lease_until": None})
 
     async def _failed(self, watch: WatchRecord, version: int, now: datetime, exc: CCEError) -> None:
         errors = watch.errors + 1
@@ -246,6 +260,82 @@ class Watcher:
             lease_until=None,
         )
 
+    async def _post_once(
+        self, watch: WatchRecord, version: int, text: str, then: dict[str, Any]
+    ) -> tuple[int, bool]:
+        """Post `text` in the thread, then write `then` (JSON values); False: Slack refused it.
+
+        The post is written down first, under a key it carries, so that if its answer is lost
+        the next poll finds it in the thread instead of posting it again (`_resume_post`).
+        """
+        key = f"{watch.watch_id}:{version}"
+        pending = {"key": key, "text": text, "then": then}
+        version = await self._write(watch, version, pending_post=pending)
+        try:
+            await self.poster.post(watch.channel_id, text, thread_ts=watch.thread_ts, key=key)
+        except SlackPostError:
+            return version, False
+        except SlackPostUncertain:
+            await self._retry_later(watch, version, self.clock())
+            raise _Deferred() from None
+        return await self._write(watch, version, pending_post=None, **then), True
+
+    async def _say_once(
+        self, watch: WatchRecord, version: int, text: str, then: dict[str, Any]
+    ) -> int:
+        """A notice posted once, then `then` written; a refused post is logged, not retried."""
+        version, posted = await self._post_once(watch, version, text, then)
+        if not posted:
+            logger.warning("watcher.post.failed", extra={"watch_id": watch.watch_id})
+            version = await self._write(watch, version, pending_post=None, **then)
+        return version
+
+    async def _resume_post(
+        self, watch: WatchRecord, version: int, now: datetime
+    ) -> tuple[WatchRecord, int] | None:
+        """Settle a post whose answer never came: find it in the thread, or post it now.
+
+        Returns the watch as it stands after the post's `then`, or None when it is still
+        unsettled (Slack refused or did not answer; it stays pending for the next interval).
+        """
+        pending = watch.pending_post or {}
+        key, text = str(pending.get("key")), str(pending.get("text"))
+        then: dict[str, Any] = dict(pending.get("then") or {})
+        try:
+            found, verified = await self._find(watch, key)
+            if found is None:
+                note = "" if verified else RESENT_NOTE
+                await self.poster.post(
+                    watch.channel_id, text + note, thread_ts=watch.thread_ts, key=key
+                )
+        except (SlackPostError, SlackPostUncertain):
+            await self._retry_later(watch, version, now)
+            return None
+        logger.info(
+            "watcher.post.resumed",
+            extra={"watch_id": watch.watch_id, "status": "found" if found else "posted"},
+        )
+        version = await self._write(watch, version, pending_post=None, **then)
+        fields = {k: v for k, v in then.items() if k in _RECORD_FIELDS}
+        return replace(watch, pending_post=None, **fields), version
+
+    async def _find(self, watch: WatchRecord, key: str) -> tuple[str | None, bool]:
+        """(ts or None, whether the thread could be read at all). Uncertain answers raise."""
+        try:
+            return await self.poster.find_reply(watch.channel_id, watch.thread_ts, key), True
+        except SlackPostError as exc:  # most likely missing_scope: no channels:history
+            logger.warning(
+                "watcher.post.unverified", extra={"watch_id": watch.watch_id, "status": exc.error}
+            )
+            return None, False
+
+    async def _retry_later(
+        self, watch: WatchRecord, version: int, now: datetime, **values: Any
+    ) -> None:
+        await self._write(
+            watch, version, next_due_at=now + self.config.interval, lease_until=None, **values
+        )
+
     async def _say(self, watch: WatchRecord, text: str) -> None:
         try:
             await self.poster.post(watch.channel_id, text, thread_ts=watch.thread_ts)
@@ -256,6 +346,9 @@ class Watcher:
         if not await self.store.advance_watch(watch.watch_id, self.owner, version, **values):
             raise _LeaseLost()
         return version + 1
+
+
+_RECORD_FIELDS = frozenset({"state", "last_reported", "errors", "failing_since", "warned"})
 
 
 def _rid(exc: CCEError) -> str:

@@ -212,7 +212,7 @@ def _free_port() -> int:
 def _env(tmp_path: Path, sim: RunningSimulator, slack: FakeSlack) -> dict[str, str]:
     config: dict[str, Any] = bot_yaml(
         approval={"recover_unsent_after": "1s", "settle_after": "2s"},
-        watch={"interval": "1s"},
+        watch={"interval": "1s", "lease": "3s"},
     )
     path = tmp_path / "bot.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -338,6 +338,37 @@ async def test_killed_while_the_request_is_being_posted(crash: Crash) -> None:
     assert len(told()) == 1
     assert [c.method for c in crash.sim.world.calls] == ["GET"]  # the pre-check read only
     assert requests_posted(crash.slack) == []
+
+
+async def test_killed_after_slack_took_a_progress_reply_before_it_was_recorded(
+    crash: Crash,
+) -> None:
+    """Killed while Slack holds its answer to a progress reply it already posted: the restart
+    finds the reply in the thread (by the key in its metadata) and does not post it again."""
+    approval_id, ts = await crash.open_request()
+
+    def progress(method: str, params: dict[str, Any]) -> float:
+        return HANG if method == "chat.postMessage" and params.get("metadata") else 0.0
+
+    crash.slack.hold_answer = progress
+    await crash.approve(approval_id, ts)
+
+    def keyed() -> list[str]:
+        return [m.text for m in crash.slack.thread(CHANNEL, ts) if m.metadata]
+
+    await eventually(lambda: _async(len(keyed()) == 1), within=60)  # taken; its answer held
+    crash.bot.kill()
+    crash.slack.hold_answer = None
+    [held] = keyed()
+
+    await crash.bot.start()
+    await eventually(lambda: _async(any("settled in phase" in t for t in keyed())), within=60)
+    thread = crash.thread_texts(ts)
+    assert thread.count(held) == 1
+    assert len(keyed()) == len(set(keyed()))
+    assert crash.calls("PATCH") == 1
+    assert sum("Cancelled" in t for t in thread) == 1
+    assert "watcher.post.resumed" in crash.bot.log(2)
 
 
 async def _async(value: bool) -> bool:

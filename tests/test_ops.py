@@ -194,12 +194,13 @@ async def test_audit_prints_every_step_in_order(
     assert records[-1]["request_id"] and records[-1]["phase"] == "Cancel"
 
 
-# Which scope each Slack Web API method the bot calls needs.
+# Which scopes each Slack Web API method the bot calls needs (public and private channels).
 SCOPES = {
-    "chat.postMessage": "chat:write",
-    "chat.update": "chat:write",
-    "chat.postEphemeral": "chat:write",
-    "usergroups.users.list": "usergroups:read",
+    "chat.postMessage": {"chat:write"},
+    "chat.update": {"chat:write"},
+    "chat.postEphemeral": {"chat:write"},
+    "usergroups.users.list": {"usergroups:read"},
+    "conversations.replies": {"channels:history", "groups:history"},
 }
 
 
@@ -223,5 +224,5 @@ def test_manifest_declares_exactly_what_the_code_uses() -> None:
     assert manifest["settings"]["socket_mode_enabled"] is True
     called = methods_called()
     assert set(SCOPES) == called
-    expected = {"commands"} | {SCOPES[m] for m in called}
+    expected = {"commands"}.union(*(SCOPES[m] for m in called))
     assert expected == set(manifest["oauth_config"]["scopes"]["bot"])

@@ -269,3 +269,83 @@ async def test_max_duration_stops_and_says_how_to_resume(
         [note] = replies(stack, root.ts)
         assert "Stopped watching after 1m" in note
         assert f"/cce-upgrade watch staging-eu {WF_RUNNING}" in note
+
+
+async def _watch_running(stack: Stack) -> str:
+    """`/cce-upgrade watch` the running upgrade; the root message's ts."""
+    _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+    return root.ts
+
+
+def _posts_of(stack: Stack, text: str) -> int:
+    return sum(1 for c in stack.slack.calls_to("chat.postMessage") if c.params["text"] == text)
+
+
+async def test_a_reply_whose_answer_was_lost_is_found_in_the_thread_not_posted_again(
+    stack: Stack, clocks: Clocks
+) -> None:
+    """Slack takes the reply and the connection drops before its answer: one reply, not two.
+
+    The SDK's own retry on a dropped connection would post it again; the bot instead finds the
+    reply by the key in its metadata on the next poll and carries on from there.
+    """
+    root_ts = await _watch_running(stack)
+    stack.slack.drop_next("chat.postMessage")
+    clocks.advance(STEP)
+    await stack.bot.watcher.tick()
+    [first] = replies(stack, root_ts)
+    assert _posts_of(stack, first) == 1  # taken once, and not retried
+    await run_until_closed(stack, clocks)
+    thread = replies(stack, root_ts)
+    assert thread[0] == first
+    assert len(thread) == len(set(thread))
+    assert "settled in phase *Success*" in thread[-1]
+    assert _posts_of(stack, first) == 1
+    [lookup] = stack.slack.calls_to("conversations.replies")
+    assert lookup.params["ts"] == root_ts
+
+
+async def test_without_a_history_scope_a_lost_reply_is_sent_again_and_marked(
+    stack: Stack, clocks: Clocks
+) -> None:
+    """The thread can't be read (`missing_scope`): the reply is repeated, saying it may be."""
+    root_ts = await _watch_running(stack)
+    stack.slack.drop_next("chat.postMessage")
+    stack.slack.fail_next("conversations.replies", "missing_scope")
+    clocks.advance(STEP)
+    await stack.bot.watcher.tick()
+    [first] = replies(stack, root_ts)
+    await run_until_closed(stack, clocks)
+    thread = replies(stack, root_ts)
+    assert thread[0] == first
+    assert thread[1].startswith(first) and "sent again after a restart" in thread[1]
+    assert len(thread[2:]) == len(set(thread[2:])) and first not in thread[2:]
+    assert "settled in phase *Success*" in thread[-1]
+
+
+async def test_a_reply_cut_short_before_slack_took_it_is_posted_after_the_lease_lapses(
+    stack: Stack, clocks: Clocks
+) -> None:
+    """A replica wrote a reply down and died before posting it: another posts it, once."""
+    root_ts = await _watch_running(stack)
+    clocks.advance(STEP)
+    store, now = stack.bot.store, clocks.bot()
+    [watch] = await store.claim_due("dead-replica", now, now + timedelta(seconds=60), 10)
+    pending = {"key": f"{watch.watch_id}:lost", "text": "a reply never posted", "then": {}}
+    assert await store.advance_watch(
+        watch.watch_id, "dead-replica", watch.version, pending_post=pending
+    )
+    clocks.advance(30)
+    await stack.bot.watcher.tick()  # still leased to the dead replica
+    assert replies(stack, root_ts) == []
+    clocks.advance(40)
+    await stack.bot.watcher.tick()
+    thread = replies(stack, root_ts)
+    assert thread[0] == "a reply never posted"
+    assert len(stack.slack.calls_to("conversations.replies")) == 1
+    await run_until_closed(stack, clocks)
+    thread = replies(stack, root_ts)
+    assert thread.count("a reply never posted") == 1
+    assert "settled in phase *Success*" in thread[-1]
