@@ -138,7 +138,12 @@ class CancelSteps(RequestRecord):
         return settled
 
     async def _never_posted(self, rec: ApprovalRecord, now: datetime) -> bool:
-        """Stopped between storing a request and posting it: close it, tell the requester."""
+        """Stopped between storing a request and recording its message: if Slack has the
+        message (found by its metadata) the request goes on from there; if not, it is closed
+        and the requester told."""
+        found, _ = await self._find_posted(rec)
+        if found is not None:
+            return await self._adopt(rec, found)
         won = await self.store.transition(
             rec.approval_id,
             ApprovalState.PENDING,
@@ -155,6 +160,24 @@ class CancelSteps(RequestRecord):
                 rec.requester_id,
                 f"Your request to cancel workflow `{rec.workflow_id}` was not posted because the "
                 "bot restarted; nothing was sent to CCE. Run the command again.",
+            )
+        except SlackPostError:
+            logger.warning("cancel.recover.notify_failed", extra={"approval_id": rec.approval_id})
+        return True
+
+    async def _adopt(self, rec: ApprovalRecord, ts: str) -> bool:
+        """The request message was posted after all: record it and tell the requester."""
+        if not await self.store.set_message_ts_if_unset(rec.approval_id, ts):
+            return False
+        logger.warning("cancel.recover.adopted", extra={"approval_id": rec.approval_id})
+        await self._audit(rec, "bot", "request.opened", message_ts=ts, recovered=True)
+        try:
+            await self.poster.ephemeral(
+                rec.channel_id,
+                rec.requester_id,
+                f"Your request to cancel workflow `{rec.workflow_id}` is posted (approval "
+                f"`{rec.approval_id}`); the bot restarted while posting it. An approver must "
+                "approve it before it expires.",
             )
         except SlackPostError:
             logger.warning("cancel.recover.notify_failed", extra={"approval_id": rec.approval_id})

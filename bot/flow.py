@@ -10,6 +10,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from bot.approvals import (
     AlreadyDecided,
@@ -32,7 +33,7 @@ from bot.directory import ApproverDirectory
 from bot.explain import describe_cce_error
 from bot.metrics import Metrics
 from bot.request_record import view_of
-from bot.slack_poster import Poster, SlackPostError
+from bot.slack_poster import Poster, SlackPostError, SlackPostUncertain
 from bot.store import ApprovalRecord, NewApproval, Store
 from bot.timeline import snapshot
 
@@ -131,7 +132,7 @@ class CancelFlow(CancelSteps):
         rec = await self._get(approval_id)
         text, blocks = request_message(view_of(rec))
         try:
-            ts = await self.poster.post(channel_id, text, blocks)
+            ts = await self._post_request(rec, text, blocks)
         except SlackPostError as exc:
             await self.store.transition(
                 approval_id,
@@ -143,6 +144,20 @@ class CancelFlow(CancelSteps):
             await self._audit(rec, "bot", "request.post_failed", error=exc.error)
             fix = exc.fix or f"Slack refused the message (`{exc.error}`)."
             raise FlowError(f"{fix} No request was left open.") from None
+        except SlackPostUncertain:
+            await self.store.transition(
+                approval_id,
+                ApprovalState.PENDING,
+                ApprovalState.FAILED,
+                outcome="could not post the request: Slack did not answer",
+                decided_at=now,
+            )
+            await self._audit(rec, "bot", "request.post_failed", error="no answer from Slack")
+            raise FlowError(
+                "Slack did not answer while the request was being posted, so it was closed and "
+                "nothing was sent to CCE (if it shows up in the channel, its buttons do nothing). "
+                "Run the command again."
+            ) from None
         await self.store.set_message_ts(approval_id, ts)
         await self._audit(rec, user_id, "request.opened", reason=cmd.reason, message_ts=ts)
         logger.info(
@@ -152,6 +167,25 @@ class CancelFlow(CancelSteps):
             f"Approval request `{approval_id}` posted. An approver must approve it before "
             f"{slack_date(new.expires_at)}."
         )
+
+    async def _post_request(
+        self, rec: ApprovalRecord, text: str, blocks: list[dict[str, Any]]
+    ) -> str:
+        """Post the request message under its approval id, so a lost answer can be settled.
+
+        The answer lost (dropped connection, timeout): if the message is in the channel it is
+        adopted; if it surely is not, it is posted once more; if that can't be told (no history
+        scope), `SlackPostUncertain` is raised and the request is closed.
+        """
+        try:
+            return await self.poster.post(rec.channel_id, text, blocks, key=rec.approval_id)
+        except SlackPostUncertain:
+            found, verified = await self._find_posted(rec)
+            if found is not None:
+                return found
+            if not verified:
+                raise
+        return await self.poster.post(rec.channel_id, text, blocks, key=rec.approval_id)
 
     # -- deciding ---------------------------------------------------------------------------
 

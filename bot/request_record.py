@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot.approvals import UnknownApproval
 from bot.blocks import RequestView, request_message
-from bot.slack_poster import Poster, SlackPostError
+from bot.slack_poster import Poster, SlackPostError, SlackPostUncertain
 from bot.store import ApprovalRecord, Store
 from bot.timeline import Snapshot
 
@@ -58,6 +58,19 @@ class RequestRecord:
             await self.poster.update(rec.channel_id, rec.message_ts, text, blocks)
         except SlackPostError:
             logger.warning("approval.message.update_failed", extra={"approval_id": approval_id})
+
+    async def _find_posted(self, rec: ApprovalRecord) -> tuple[str | None, bool]:
+        """(ts, True) when Slack took the request message though its answer was lost;
+        (None, True) when it is surely not in the channel; (None, False) when that can't be told
+        (no history scope, or no answer again)."""
+        try:
+            return await self.poster.find_message(rec.channel_id, rec.approval_id), True
+        except (SlackPostError, SlackPostUncertain) as exc:
+            logger.warning(
+                "approval.message.unverified",
+                extra={"approval_id": rec.approval_id, "status": type(exc).__name__},
+            )
+            return None, False
 
     async def _reply(self, rec: ApprovalRecord, text: str) -> None:
         if rec.message_ts is None:

@@ -68,6 +68,10 @@ class Poster(Protocol):
         """The ts of the reply in the thread posted with `key`, or None if there is none."""
         ...
 
+    async def find_message(self, channel: str, key: str) -> str | None:
+        """The ts of a recent channel message posted with `key`, or None if there is none."""
+        ...
+
     async def update(
         self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
     ) -> None: ...
@@ -139,25 +143,28 @@ class SlackPoster:
 
         The whole thread, not "since when": Slack's clock and ours need not agree. It is only
         called after a restart cut a post short, and bot threads are short.
-
-        Needs `channels:history` (or `groups:history` in a private channel); without it Slack
-        answers `missing_scope`, raised as `SlackPostError` like any refusal.
         """
+        return await self._find("conversations.replies", {"channel": channel, "ts": thread_ts}, key)
+
+    async def find_message(self, channel: str, key: str) -> str | None:
+        """The channel's newest messages (newest first, a few pages) with `key` in metadata."""
+        return await self._find("conversations.history", {"channel": channel}, key, pages=3)
+
+    async def _find(
+        self, method: str, where: dict[str, str], key: str, pages: int = REPLIES_PAGES
+    ) -> str | None:
+        """Needs `channels:history` (or `groups:history` in a private channel); without it Slack
+        answers `missing_scope`, raised as `SlackPostError` like any refusal."""
         cursor = ""
-        for _ in range(REPLIES_PAGES):
-            params: dict[str, str] = {
-                "channel": channel,
-                "ts": thread_ts,
-                "include_all_metadata": "true",
-                "limit": str(REPLIES_PAGE),
-            }
+        for _ in range(pages):
+            params = {**where, "include_all_metadata": "true", "limit": str(REPLIES_PAGE)}
             if cursor:
                 params["cursor"] = cursor
             # A read method: form parameters, not a JSON body (Slack reads JSON only on writes).
             try:
-                response = await self._send("conversations.replies", self._client, data=params)
+                response = await self._send(method, self._client, data=params)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise SlackPostUncertain("conversations.replies", type(exc).__name__) from None
+                raise SlackPostUncertain(method, type(exc).__name__) from None
             for message in response.get("messages") or []:
                 meta = message.get("metadata") or {}
                 payload = meta.get("event_payload") or {}

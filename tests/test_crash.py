@@ -371,5 +371,36 @@ async def test_killed_after_slack_took_a_progress_reply_before_it_was_recorded(
     assert "watcher.post.resumed" in crash.bot.log(2)
 
 
+async def test_killed_after_slack_took_the_request_before_it_was_recorded(crash: Crash) -> None:
+    """Killed while Slack holds its answer to the request message it already posted: the
+    restart finds the message, keeps the request open, and the approval goes through once."""
+
+    def request_post(method: str, params: dict[str, Any]) -> float:
+        top_level = not params.get("thread_ts")
+        return HANG if method == "chat.postMessage" and top_level else 0.0
+
+    crash.slack.hold_answer = request_post
+    await crash.command()
+    await eventually(lambda: _async(len(requests_posted(crash.slack)) == 1), within=30)
+    crash.bot.kill()
+    crash.slack.hold_answer = None
+    [message] = requests_posted(crash.slack)
+    approval_id = approval_id_of(message)
+
+    await crash.bot.start()
+
+    def told() -> list[str]:
+        return [e.text for e in crash.slack.ephemerals if e.user == REQUESTER]
+
+    await eventually(lambda: _async(len(told()) == 1), within=30)
+    assert "is posted" in told()[0]
+    assert (await crash.record(approval_id)).message_ts == message.ts
+    await crash.approve(approval_id, message.ts)
+    await eventually(lambda: crash.state_is(approval_id, ApprovalState.CANCELLED), within=30)
+    assert crash.calls("PATCH") == 1
+    assert len(requests_posted(crash.slack)) == 1
+    assert "cancel.recover.adopted" in crash.bot.log(2)
+
+
 async def _async(value: bool) -> bool:
     return value

@@ -201,6 +201,7 @@ SCOPES = {
     "chat.postEphemeral": {"chat:write"},
     "usergroups.users.list": {"usergroups:read"},
     "conversations.replies": {"channels:history", "groups:history"},
+    "conversations.history": {"channels:history", "groups:history"},
 }
 
 

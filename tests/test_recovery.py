@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from bot.approvals import ApprovalState
 from bot.simulator import RunningSimulator
@@ -153,4 +154,70 @@ async def test_cancel_accepted_but_follow_up_cut_short_is_finished(
     await stack.bot.expire_tick()  # the second run finds the watch and does nothing more
     assert ["Cancelled. (answer as recorded)"] == [m.text for m in stack.slack.thread(CHANNEL, ts)]
     assert 1 == await stack.bot.store.count_open_watches()
+    assert 0 == patches(stack.sim)
+
+
+async def _request_posted(stack: Stack) -> tuple[str, str, str]:
+    """Request the cancel over HTTP; (approval id, message ts, the command's response name)."""
+    _, name = await stack.command(f"cancel prod-eu {WF_FAILED} oom", user="U0REQUEST1")
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    [message] = requests_posted(stack.slack)
+    return approval_id_of(message), message.ts, name
+
+
+async def test_request_posted_but_its_message_never_recorded_is_found_and_goes_on(
+    stack: Stack, clock: FakeClock
+) -> None:
+    """Killed after Slack took the request message, before its ts was stored: the restarted
+    bot finds the message by its metadata, keeps the request open and the buttons work."""
+    approval_id, ts, _ = await _request_posted(stack)
+    async with stack.bot.store.engine.begin() as conn:  # the row as the kill left it
+        await conn.execute(
+            text("UPDATE approval_requests SET message_ts = NULL WHERE approval_id = :a"),
+            {"a": approval_id},
+        )
+    await stack.restart_bot()
+    clock.advance(timedelta(minutes=1))
+    await stack.bot.expire_tick()
+    record = await stack.bot.store.get_request(approval_id)
+    assert record is not None and (record.state, record.message_ts) == ("pending", ts)
+    [(channel, user, note, _)] = stack.slack.ephemerals
+    assert (CHANNEL, "U0REQUEST1") == (channel, user)
+    assert "is posted" in note and approval_id in note
+    await stack.click(approval_id, user=LEAD1, message_ts=ts)
+    await stack.slack.wait_for("chat.postMessage", count=2)
+    assert 1 == patches(stack.sim)
+    assert len(requests_posted(stack.slack)) == 1
+    await stack.bot.expire_tick()
+    assert len(stack.slack.ephemerals) == 1
+
+
+async def test_request_post_whose_answer_was_lost_is_adopted_not_posted_twice(
+    stack: Stack,
+) -> None:
+    """The connection drops after Slack took the request message: one message, request open."""
+    stack.slack.drop_next("chat.postMessage")
+    approval_id, ts, name = await _request_posted(stack)
+    assert f"Approval request `{approval_id}` posted" in stack.responses(name)[-1]["text"]
+    record = await stack.bot.store.get_request(approval_id)
+    assert record is not None and (record.state, record.message_ts) == ("pending", ts)
+    assert len(stack.slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_request_post_whose_answer_was_lost_without_history_scope_is_closed(
+    stack: Stack,
+) -> None:
+    """The answer is lost and the channel can't be read: closed, and the requester told why."""
+    stack.slack.drop_next("chat.postMessage")
+    stack.slack.fail_next("conversations.history", "missing_scope")
+    _, name = await stack.command(f"cancel prod-eu {WF_FAILED} oom", user="U0REQUEST1")
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    answer = stack.responses(name)[-1]["text"]
+    assert "Slack did not answer" in answer and "Run the command again" in answer
+    [message] = requests_posted(stack.slack)
+    record = await stack.bot.store.get_request(approval_id_of(message))
+    assert record is not None and record.state == "failed"
+    _, click = await stack.click(record.approval_id, user=LEAD1, message_ts=message.ts)
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == click)
+    assert "nothing changed" in stack.responses(click)[-1]["text"]
     assert 0 == patches(stack.sim)

@@ -123,6 +123,7 @@ class FakeSlack:
             "usergroups.users.list": self._usergroup_users,
             "conversations.info": self._conversation_info,
             "conversations.replies": self._replies,
+            "conversations.history": self._history,
             "users.info": self._user_info,
             "apps.connections.open": self._connections_open,
         }
@@ -555,22 +556,19 @@ class FakeSlack:
         return {"ok": True, "channel": {**info, **self.channels.get(channel, {})}}
 
     def _replies(self, params: Params) -> Reply:
-        """The parent and its replies, oldest first, `limit` per page with an offset cursor."""
+        """The parent and its replies, oldest first."""
         channel, ts = str(params.get("channel", "")), str(params.get("ts", ""))
         if (channel, ts) not in self.messages:
             return {"ok": False, "error": "thread_not_found"}
-        thread = [self.messages[(channel, ts)], *self.thread(channel, ts)]
-        start = int(params.get("cursor") or 0)
-        limit = int(params.get("limit") or 1000)
-        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("true", "1")
-        page = thread[start : start + limit]
-        more = start + limit < len(thread)
-        return {
-            "ok": True,
-            "messages": [m.as_payload(with_metadata=with_metadata) for m in page],
-            "has_more": more,
-            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
-        }
+        return _page([self.messages[(channel, ts)], *self.thread(channel, ts)], params)
+
+    def _history(self, params: Params) -> Reply:
+        """The channel's top-level messages, newest first (replies stay in their threads)."""
+        channel = str(params.get("channel", ""))
+        if error := self._channel_error(channel):
+            return {"ok": False, "error": error}
+        found = [m for m in self.messages.values() if m.channel == channel and m.thread_ts is None]
+        return _page(sorted(found, key=lambda m: m.ts, reverse=True), params)
 
     def _user_info(self, params: Params) -> Reply:
         user_id = str(params.get("user", ""))
@@ -597,6 +595,20 @@ class FakeSlack:
     def _connections_open(self, params: Params) -> Reply:
         # Only an app-level (xapp-) token gets here; `_handle_link` serves the WebSocket.
         return {"ok": True, "url": f"{self._base.replace('http', 'ws', 1)}/link?ticket=fake"}
+
+
+def _page(messages: list[Message], params: Params) -> Reply:
+    """One page of `messages`: `limit` of them from an offset `cursor`; metadata when asked."""
+    start = int(params.get("cursor") or 0)
+    limit = int(params.get("limit") or 100)
+    with_metadata = str(params.get("include_all_metadata", "")).lower() in ("true", "1")
+    more = start + limit < len(messages)
+    return {
+        "ok": True,
+        "messages": [m.as_payload(with_metadata=with_metadata) for m in messages[start:][:limit]],
+        "has_more": more,
+        "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+    }
 
 
 async def _read_params(request: web.Request) -> Params:

@@ -141,6 +141,20 @@ class Store(WatchStore):
                 .values(message_ts=message_ts)
             )
 
+    async def set_message_ts_if_unset(self, approval_id: str, message_ts: str) -> bool:
+        """Record a pending request's message found after a restart; False if one is recorded."""
+        async with self.session.begin() as s:
+            result = await s.execute(
+                update(ApprovalRow)
+                .where(
+                    ApprovalRow.approval_id == approval_id,
+                    ApprovalRow.state == "pending",
+                    ApprovalRow.message_ts.is_(None),
+                )
+                .values(message_ts=message_ts)
+            )
+            return bool(getattr(result, "rowcount", 0) == 1)
+
     async def set_summary(self, approval_id: str, summary_json: str) -> None:
         async with self.session.begin() as s:
             await s.execute(
