@@ -39,6 +39,11 @@ logger = logging.getLogger(__name__)
 FOLLOW_UP_WITHIN = timedelta(hours=3)
 
 
+def _outcome_key(rec: ApprovalRecord) -> str:
+    """The key the accepted cancel's reply carries, so the follow-up after a crash posts it once."""
+    return f"{rec.approval_id}:outcome"
+
+
 @dataclass(frozen=True)
 class Cancelled:
     """Handed to the watcher once the API has accepted a cancel."""
@@ -205,7 +210,7 @@ class CancelSteps(RequestRecord):
         logger.warning("cancel.recover.follow_up", extra={"approval_id": rec.approval_id})
         await self.refresh(rec.approval_id)
         if rec.outcome:
-            await self._reply(rec, rec.outcome)
+            await self._reply(rec, rec.outcome, key=_outcome_key(rec), again=True)
         await self.on_cancelled(Cancelled(rec, workflow))
         return True
 
@@ -267,7 +272,7 @@ class CancelSteps(RequestRecord):
             },
         )
         await self.refresh(rec.approval_id)
-        await self._reply(rec, note)
+        await self._reply(rec, note, key=_outcome_key(rec))
         if self.on_cancelled is not None:
             latest = await self._get(rec.approval_id)
             await self.on_cancelled(Cancelled(latest, workflow))

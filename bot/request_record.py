@@ -72,13 +72,33 @@ class RequestRecord:
             )
             return None, False
 
-    async def _reply(self, rec: ApprovalRecord, text: str) -> None:
-        if rec.message_ts is None:
+    async def _reply(
+        self, rec: ApprovalRecord, text: str, *, key: str | None = None, again: bool = False
+    ) -> None:
+        """Reply in the request's thread. With `key`, a lost answer is settled by looking for
+        the reply instead of posting it twice; `again` (a step re-run after a restart) looks
+        first, in case the first run posted it."""
+        ts = rec.message_ts
+        if ts is None:
             return
         try:
-            await self.poster.post(rec.channel_id, text, thread_ts=rec.message_ts)
-        except SlackPostError:
+            if key is not None and again and await self._replied(rec.channel_id, ts, key):
+                return
+            try:
+                await self.poster.post(rec.channel_id, text, thread_ts=ts, key=key)
+            except SlackPostUncertain:
+                if await self._replied(rec.channel_id, ts, key or ""):
+                    return
+                await self.poster.post(rec.channel_id, text, thread_ts=ts, key=key)
+        except (SlackPostError, SlackPostUncertain):
             logger.warning("approval.reply.failed", extra={"approval_id": rec.approval_id})
+
+    async def _replied(self, channel: str, thread_ts: str, key: str) -> bool:
+        """Whether the thread holds a reply posted with `key` (False when it can't be read)."""
+        try:
+            return await self.poster.find_reply(channel, thread_ts, key) is not None
+        except SlackPostError:  # no history scope: post, at worst a second time
+            return False
 
     async def _audit(
         self,

@@ -348,13 +348,17 @@ async def test_killed_after_slack_took_a_progress_reply_before_it_was_recorded(
     approval_id, ts = await crash.open_request()
 
     def progress(method: str, params: dict[str, Any]) -> float:
-        return HANG if method == "chat.postMessage" and params.get("metadata") else 0.0
+        return HANG if method == "chat.postMessage" and _key(params).startswith("w-") else 0.0
 
     crash.slack.hold_answer = progress
     await crash.approve(approval_id, ts)
 
-    def keyed() -> list[str]:
-        return [m.text for m in crash.slack.thread(CHANNEL, ts) if m.metadata]
+    def keyed() -> list[str]:  # the watcher's replies
+        return [
+            m.text
+            for m in crash.slack.thread(CHANNEL, ts)
+            if m.metadata and m.metadata["event_payload"]["key"].startswith("w-")
+        ]
 
     await eventually(lambda: _async(len(keyed()) == 1), within=60)  # taken; its answer held
     crash.bot.kill()
@@ -400,6 +404,39 @@ async def test_killed_after_slack_took_the_request_before_it_was_recorded(crash:
     assert crash.calls("PATCH") == 1
     assert len(requests_posted(crash.slack)) == 1
     assert "cancel.recover.adopted" in crash.bot.log(2)
+
+
+async def test_killed_after_the_answer_was_stored_while_its_reply_was_posted(
+    crash: Crash,
+) -> None:
+    """Killed after the accepted cancel was recorded, while Slack holds its answer to the
+    'Cancelled' reply it already posted: the restart finishes the follow-up (the watch) without
+    posting that reply again, and never sends a second cancel."""
+    approval_id, ts = await crash.open_request()
+
+    def outcome_reply(method: str, params: dict[str, Any]) -> float:
+        return HANG if method == "chat.postMessage" and _key(params).endswith(":outcome") else 0.0
+
+    crash.slack.hold_answer = outcome_reply
+    await crash.approve(approval_id, ts)
+    await eventually(lambda: _async(any("Cancelled" in t for t in crash.thread_texts(ts))), 30)
+    assert (await crash.record(approval_id)).state == ApprovalState.CANCELLED
+    crash.bot.kill()
+    crash.slack.hold_answer = None
+
+    await crash.bot.start()
+    settled = lambda: _async(any("settled in phase" in t for t in crash.thread_texts(ts)))  # noqa: E731
+    await eventually(settled, within=60)
+    thread = crash.thread_texts(ts)
+    assert sum("Cancelled" in t for t in thread) == 1
+    assert len(thread) == len(set(thread))
+    assert crash.calls("PATCH") == 1
+    assert "cancel.recover.follow_up" in crash.bot.log(2)
+
+
+def _key(params: dict[str, Any]) -> str:
+    """The key a post carries in its metadata ("" for none)."""
+    return str(((params.get("metadata") or {}).get("event_payload") or {}).get("key", ""))
 
 
 async def _async(value: bool) -> bool:
