@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 FOLLOW_UP_WITHIN = timedelta(hours=3)
 
 
+ENDED_UNCANCELLED = (ApprovalState.FAILED, ApprovalState.REJECTED, ApprovalState.EXPIRED)
+
+
 def _outcome_key(rec: ApprovalRecord) -> str:
     """The key the accepted cancel's reply carries, so the follow-up after a crash posts it once."""
     return f"{rec.approval_id}:outcome"
@@ -134,6 +137,11 @@ class CancelSteps(RequestRecord):
                 settled += 1
         for rec in await self.store.requests_in_state(ApprovalState.CANCELLED):
             settled += await self._follow_up(rec, now)
+        for rec in await self.store.unshown(ENDED_UNCANCELLED, now - FOLLOW_UP_WITHIN):
+            if now - (rec.decided_at or now) >= unsent_after:
+                logger.warning("cancel.recover.show", extra={"approval_id": rec.approval_id})
+                await self.show_outcome(rec, again=True)
+                settled += 1
         for rec in await self.store.requests_in_state(ApprovalState.CANCEL_REQUESTED):
             sent = rec.cancel_sent_at or rec.decided_at
             if sent is not None and now - sent >= settle_after:
@@ -187,6 +195,18 @@ class CancelSteps(RequestRecord):
         except SlackPostError:
             logger.warning("cancel.recover.notify_failed", extra={"approval_id": rec.approval_id})
         return True
+
+    async def show_outcome(self, rec: ApprovalRecord, *, again: bool = False) -> None:
+        """Show a request that ended without a cancel: its message re-rendered (no buttons)
+        and, when it failed, the reason in its thread; then record that it was shown.
+
+        `again`: the recovery job re-running this after a crash cut it short (the reply is
+        looked for first). A refused update or reply is logged and not retried.
+        """
+        await self.refresh(rec.approval_id)
+        if rec.state == ApprovalState.FAILED and rec.outcome:
+            await self._reply(rec, rec.outcome, key=_outcome_key(rec), again=again)
+        await self.store.mark_shown(rec.approval_id, self.clock())
 
     async def _follow_up(self, rec: ApprovalRecord, now: datetime) -> bool:
         """A cancel recorded as accepted whose follow-up a crash cut short: answer and watch.
@@ -297,8 +317,7 @@ class CancelSteps(RequestRecord):
         if not won:
             return
         await self._audit(rec, "bot", "cancel.failed", request_id=request_id, detail_text=text)
-        await self.refresh(rec.approval_id)
-        await self._reply(rec, f":warning: {text}")
+        await self.show_outcome(await self._get(rec.approval_id))
 
 
 def _cancelled_note(

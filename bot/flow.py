@@ -249,7 +249,7 @@ class CancelFlow(CancelSteps):
             raise AlreadyDecided(latest.state, latest.decided_by)
         await self._audit(rec, user_id, "approval.rejected")
         self.metrics.approval("rejected")
-        await self.refresh(rec.approval_id)
+        await self.show_outcome(await self._get(rec.approval_id))
         return None
 
     async def expire(self, approval_id: str) -> bool:
@@ -264,7 +264,7 @@ class CancelFlow(CancelSteps):
         if won:
             await self._audit(rec, "bot", "request.expired")
             self.metrics.approval("expired")
-            await self.refresh(approval_id)
+            await self.show_outcome(await self._get(approval_id))
         return won
 
     async def expire_due(self) -> int:

@@ -22,7 +22,9 @@ from tests.e2e import (
     FakeClock,
     approval_id_of,
     bot_yaml,
+    buttons,
     requests_posted,
+    text_of,
 )
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -220,4 +222,40 @@ async def test_request_post_whose_answer_was_lost_without_history_scope_is_close
     _, click = await stack.click(record.approval_id, user=LEAD1, message_ts=message.ts)
     await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == click)
     assert "nothing changed" in stack.responses(click)[-1]["text"]
+    assert 0 == patches(stack.sim)
+
+
+async def test_rejected_but_the_message_update_cut_short_is_shown_once(
+    stack: Stack, clock: FakeClock
+) -> None:
+    """Killed right after recording a rejection: the restart takes the buttons off, once."""
+    approval_id, ts, _ = await _request_posted(stack)
+    assert await stack.bot.store.transition(
+        approval_id, "pending", "rejected", decided_by=LEAD1, decided_at=NOW,
+        outcome=f"Rejected by <@{LEAD1}>.",
+    )  # fmt: skip
+    await stack.restart_bot()
+    assert buttons(stack.slack.message(CHANNEL, ts))  # as the kill left it
+    clock.advance(timedelta(minutes=1))
+    await stack.bot.expire_tick()
+    message = stack.slack.message(CHANNEL, ts)
+    assert buttons(message) == [] and "Rejected" in text_of(message)
+    updates = len(stack.slack.calls_to("chat.update"))
+    await stack.bot.expire_tick()
+    assert len(stack.slack.calls_to("chat.update")) == updates
+    assert 0 == patches(stack.sim)
+
+
+async def test_failed_but_its_reply_cut_short_is_posted_once(
+    stack: Stack, clock: FakeClock
+) -> None:
+    """Killed after recording that no cancel was sent, before saying why: said once."""
+    approval_id, ts = await crashed_at(stack, ApprovalState.APPROVED)
+    reason = ":warning: The workflow is no longer cancellable, so no cancel was sent."
+    assert await stack.bot.store.transition(approval_id, "approved", "failed", outcome=reason)
+    clock.advance(timedelta(minutes=1))
+    await stack.bot.expire_tick()
+    await stack.bot.expire_tick()
+    assert [reason] == [m.text for m in stack.slack.thread(CHANNEL, ts)]
+    assert buttons(stack.slack.message(CHANNEL, ts)) == []
     assert 0 == patches(stack.sim)

@@ -65,11 +65,19 @@ def _record(row: ApprovalRow, approved_by: Sequence[str] = ()) -> ApprovalRecord
         outcome=row.outcome,
         cancel_sent_at=row.cancel_sent_at,
         approved_by=tuple(approved_by),
+        shown_at=row.shown_at,
     )
 
 
+# What a column added to an existing database starts as, when NULL would be wrong for old rows.
+BACKFILL = {
+    # Requests an earlier version ended were shown by it; the recovery job must not show them.
+    ("approval_requests", "shown_at"): "UPDATE approval_requests SET shown_at = decided_at",
+}
+
+
 def _add_missing_columns(conn: Connection) -> None:
-    """Add the nullable columns a database made by an earlier version lacks (no data to move)."""
+    """Add the nullable columns a database made by an earlier version lacks, and backfill."""
     inspector = inspect(conn)
     for table in Base.metadata.sorted_tables:
         present = {c["name"] for c in inspector.get_columns(table.name)}
@@ -78,6 +86,8 @@ def _add_missing_columns(conn: Connection) -> None:
                 continue
             kind = column.type.compile(dialect=conn.dialect)
             conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+            if backfill := BACKFILL.get((table.name, column.name)):
+                conn.execute(text(backfill))
 
 
 class Store(WatchStore):
@@ -207,6 +217,24 @@ class Store(WatchStore):
         async with self.session() as s:
             rows = await s.scalars(select(ApprovalRow).where(ApprovalRow.state == state))
             return [_record(r) for r in rows]
+
+    async def unshown(self, states: Sequence[str], since: datetime) -> list[ApprovalRecord]:
+        """Posted requests that reached one of `states` after `since` and were never shown so."""
+        async with self.session() as s:
+            rows = await s.scalars(
+                select(ApprovalRow).where(
+                    ApprovalRow.state.in_(states),
+                    ApprovalRow.shown_at.is_(None),
+                    ApprovalRow.message_ts.is_not(None),
+                    ApprovalRow.decided_at >= since,
+                )
+            )
+            return [_record(r) for r in rows]
+
+    async def mark_shown(self, approval_id: str, at: datetime) -> None:
+        async with self.session.begin() as s:
+            statement = update(ApprovalRow).where(ApprovalRow.approval_id == approval_id)
+            await s.execute(statement.values(shown_at=at))
 
     # -- audit log --------------------------------------------------------------------------
 

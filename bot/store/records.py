@@ -52,6 +52,7 @@ class ApprovalRecord:
     outcome: str | None
     cancel_sent_at: datetime | None = None
     approved_by: tuple[str, ...] = ()
+    shown_at: datetime | None = None
 
     @staticmethod
     def summary_json(summary: dict[str, Any]) -> str:

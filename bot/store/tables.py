@@ -55,6 +55,9 @@ class ApprovalRow(Base):
     cancel_request_id: Mapped[str | None] = mapped_column(String(100))
     cancel_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(Text)
+    # When the message (and its thread) last showed the final state; None: not yet, or a crash
+    # came between the transition and the post, and the recovery job shows it.
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class GivenApprovalRow(Base):
