@@ -7,7 +7,8 @@ local simulator, not for features.
 
 from __future__ import annotations
 
-import asyncio
+import functools
+import gc
 import logging
 import secrets
 from collections.abc import Callable
@@ -35,7 +36,13 @@ from bot.directory import ApproverDirectory
 from bot.flow import CancelFlow
 from bot.metrics import Metrics
 from bot.queries import Queries
-from bot.slack_http import MalformedRequest, signature_ok, to_bolt_request
+from bot.slack_http import (
+    KeepAliveRespond,
+    MalformedRequest,
+    PostAckGate,
+    signature_ok,
+    to_bolt_request,
+)
 from bot.slack_poster import SlackPoster
 from bot.store import Store, create_engine
 from bot.watcher import Watcher
@@ -51,10 +58,29 @@ logger = logging.getLogger(__name__)
 # requests p99 ack latency went from 4.2x a bare Bolt app to about 1.2x (bench/ack_latency.py).
 # The cost: with 8 slow CCE calls in flight, further answers wait for a slot (acks do not).
 POST_ACK_SLOTS = 8
+# And that work starts only once no ack is waiting for its HTTP answer (`PostAckGate`), or after
+# this long at the latest: a burst's answers come right after the burst, and a steady stream of
+# requests delays none by more than this.
+POST_ACK_MAX_DELAY = 0.5  # seconds
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@functools.cache  # once per process: a test process starting many bots freezes only the first
+def freeze_startup_heap() -> None:
+    """Keep what exists at startup (modules, the app, its clients) out of later GC passes.
+
+    A full (generation 2) collection walks every tracked object, and the bot starts with a few
+    hundred thousand (slack_bolt, SQLAlchemy, pydantic, aiohttp): each one stopped the event loop
+    for 30-45 ms, acking nothing, the largest ack stalls in bench/ack_latency.py. Those objects
+    live as long as the process, so scanning them finds nothing; `gc.freeze()` moves them to the
+    permanent generation (collected first, so no startup garbage is frozen), and later full
+    collections walk only what came after. Reference counting still frees them as usual.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def cce_auth(config: Config) -> httpx.Auth | None:
@@ -102,15 +128,21 @@ class BotApp:
         self.metrics = metrics
         secret = config.settings.slack_signing_secret
         self.signing_secret = secret.get_secret_value() if secret else None
+        self.post_ack = PostAckGate(POST_ACK_SLOTS, POST_ACK_MAX_DELAY)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._started = False
         self._own_session = False
 
     async def start(self, *, scheduler: bool = True) -> None:
         await self.store.create_schema()
-        # One keep-alive session for every Web API call (slack_sdk opens one per call otherwise).
+        freeze_startup_heap()
+        # One keep-alive session for every Web API call and response_url post (slack_sdk opens
+        # one per call otherwise). slack_sdk applies its own timeout only to the sessions it
+        # opens, so this one gets the client's (30 s by default).
         if self.bolt.client.session is None:
-            self.bolt.client.session = aiohttp.ClientSession()
+            self.bolt.client.session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.bolt.client.timeout)
+            )
             self._own_session = True
         if scheduler:
             self.scheduler.add_job(
@@ -171,7 +203,20 @@ class BotApp:
 
     # -- HTTP -------------------------------------------------------------------------------
 
-    async def handle_slack(self, request: web.Request) -> web.Response:
+    async def handle_slack(self, request: web.Request) -> web.StreamResponse:
+        """Answer one Slack request; it counts as pending until its answer is written.
+
+        The answer is written here rather than by aiohttp after the return, so that the
+        post-ack work of this request (and of the others in the same burst) is released only
+        once the bytes of its 200 are on the socket (see `PostAckGate`).
+        """
+        with self.post_ack.answering():
+            response = await self._answer_slack(request)
+            await response.prepare(request)
+            await response.write_eof()
+        return response
+
+    async def _answer_slack(self, request: web.Request) -> web.Response:
         raw = await request.read()
         if not signature_ok(self.signing_secret, request.headers, raw):
             return web.json_response({"error": "invalid request"}, status=401)
@@ -237,10 +282,13 @@ def create_app(
     cce = CCEClient(http, retry=retry, observer=metrics.api_call)
     client = slack_client or _slack_client(config)
     secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else None
+    # Bolt's own signature check stays off: `BotApp.handle_slack` has verified every request
+    # before Bolt sees it (bot/slack_http.py says why there), and a second HMAC over the body
+    # would only add to the ack. Socket Mode requests are not signed at all.
     bolt = AsyncApp(
         client=client,
         signing_secret=secret or "socket-mode-does-not-verify-signatures",
-        request_verification_enabled=secret is not None,
+        request_verification_enabled=False,
         process_before_response=False,
     )
     store = Store(create_engine(s.database_url))
@@ -286,14 +334,20 @@ def create_app(
         metrics=metrics,
     )
 
-    work_slots = asyncio.Semaphore(POST_ACK_SLOTS)
-
     @bolt.middleware
     async def inject(context: Any, next: Any) -> Any:  # Bolt injects by this name
         context["flow"] = flow
         context["queries"] = queries
         context["metrics"] = metrics
-        context["work_slots"] = work_slots
+        context["work_slots"] = bot.post_ack
+        # Bolt's respond() would open a new connection per answer; this one reuses the
+        # client's keep-alive session (set in `BotApp.start`).
+        context["respond"] = KeepAliveRespond(
+            response_url=context.response_url,
+            session=context.client.session,
+            proxy=context.client.proxy,
+            ssl=context.client.ssl,
+        )
         return await next()
 
     @bolt.error

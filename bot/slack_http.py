@@ -2,23 +2,46 @@
 
 Bolt would parse the body (and crash on odd shapes) before it checks the signature, and a
 non-numeric timestamp makes its verifier raise into the error handler. So the signature is
-checked here on the raw bytes first; only a verified, well-formed request reaches Bolt.
+checked here on the raw bytes first; only a verified, well-formed request reaches Bolt (which
+then does not verify it a second time, see `bot.app.create_app`).
+
+Also here, the two things that keep the bot's post-ack work off the ack's path: `PostAckGate`
+(follow-up work waits while requests are waiting for their HTTP answer) and `KeepAliveRespond`
+(`respond()` over one keep-alive session instead of a new connection per call).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from ssl import SSLContext
+from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl
 
+import aiohttp
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.context.respond.internals import _build_message
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.models.attachments import Attachment
+from slack_sdk.models.blocks import Block
+from slack_sdk.webhook import WebhookResponse
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-__all__ = ["MAX_SKEW", "MalformedRequest", "signature_ok", "to_bolt_request"]
+__all__ = [
+    "MAX_SKEW",
+    "KeepAliveRespond",
+    "MalformedRequest",
+    "PostAckGate",
+    "signature_ok",
+    "to_bolt_request",
+]
 
 MAX_SKEW = 300  # seconds, as Slack and Bolt allow
 
@@ -83,3 +106,119 @@ def to_bolt_request(raw: bytes, query: str, headers: Mapping[str, str]) -> Async
             request.context = build_async_context(AsyncBoltContext({}), form)
     _check_shape(request.body)
     return request
+
+
+class PostAckGate:
+    """Where listeners do their post-ack work: after every waiting ack, at most `slots` at once.
+
+    Slack's 3 s deadline is on the ack; the follow-up (API reads, the store, the response_url
+    post) has none. On one event loop every runnable follow-up step delays the next ack, so the
+    HTTP door counts requests from arrival until their answer is written (`answering`), and work
+    entering the gate (`async with gate:`) first takes a slot, then waits until no answer is
+    pending. A listener's own request counts too: its work starts after its 200 is written.
+    `max_delay` bounds the wait from entry, so a steady stream of requests cannot starve the
+    follow-up work. Transports without the HTTP door (Socket Mode) never count, so there the
+    gate is only the slot limit.
+    """
+
+    def __init__(self, slots: int, max_delay: float) -> None:
+        self.max_delay = max_delay
+        self._slots = asyncio.Semaphore(slots)
+        self._pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def pending(self) -> int:
+        """Requests received whose HTTP answer is not written yet."""
+        return self._pending
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Around one request, from arrival until its answer is written."""
+        self._pending += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._pending -= 1
+            if self._pending == 0:
+                self._idle.set()
+
+    async def __aenter__(self) -> None:
+        deadline = asyncio.get_running_loop().time() + self.max_delay
+        await self._slots.acquire()
+        try:
+            if self._pending:
+                async with asyncio.timeout_at(deadline):
+                    await self._idle.wait()
+        except TimeoutError:
+            pass  # waited long enough: do the work now, alongside the acks
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._slots.release()
+
+
+class KeepAliveRespond(AsyncRespond):
+    """Bolt's `respond()`, over a shared keep-alive aiohttp session.
+
+    Bolt's own builds an `AsyncWebhookClient` without a session for every call, so every answer
+    opens a new aiohttp session (with its SSL context and resolver) and a new TCP connection (in
+    production also a TLS handshake), then closes them. In bench/ack_latency.py that was the
+    largest single cost on the bot's event loop, more than serving the requests themselves. With
+    `session=None` it behaves as Bolt's does. Same arguments and message as Bolt's.
+    """
+
+    def __init__(
+        self,
+        *,
+        response_url: str | None,
+        session: aiohttp.ClientSession | None,
+        proxy: str | None = None,
+        ssl: SSLContext | None = None,
+    ) -> None:
+        super().__init__(response_url=response_url, proxy=proxy, ssl=ssl)
+        self.session = session
+
+    async def __call__(
+        self,
+        text: str | dict[str, Any] = "",
+        blocks: Sequence[dict[str, Any] | Block] | None = None,
+        attachments: Sequence[dict[str, Any] | Attachment] | None = None,
+        response_type: str | None = None,
+        replace_original: bool | None = None,
+        delete_original: bool | None = None,
+        unfurl_links: bool | None = None,
+        unfurl_media: bool | None = None,
+        thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> WebhookResponse:
+        if self.response_url is None:
+            raise ValueError("respond is unsupported here as there is no response_url")
+        if isinstance(text, dict):
+            message = _build_message(**text)
+        else:
+            message = _build_message(
+                text=text,
+                blocks=blocks,
+                attachments=attachments,
+                response_type=response_type,
+                replace_original=replace_original,
+                delete_original=delete_original,
+                unfurl_links=unfurl_links,
+                unfurl_media=unfurl_media,
+                thread_ts=thread_ts,
+                metadata=metadata,
+            )
+        client = AsyncWebhookClient(
+            url=self.response_url, session=self.session, proxy=self.proxy, ssl=self.ssl
+        )
+        return await client.send_dict(message)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from bot.approvals import ApprovalError
 from bot.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.flow import CancelFlow
+from bot.slack_http import PostAckGate
 from handlers.errors import report_unexpected
 
 __all__ = ["handle_approve", "handle_reject", "register"]
@@ -22,7 +22,7 @@ async def _decide(
     respond: Any,
     flow: CancelFlow,
     approving: bool,
-    work_slots: asyncio.Semaphore,
+    work_slots: PostAckGate,
 ) -> None:
     await ack()
     async with work_slots:
@@ -60,7 +60,7 @@ async def handle_approve(
     body: dict[str, Any],
     respond: Any,
     flow: CancelFlow,
-    work_slots: asyncio.Semaphore,
+    work_slots: PostAckGate,
 ) -> None:
     await _decide(ack, body, respond, flow, True, work_slots)
 
@@ -70,7 +70,7 @@ async def handle_reject(
     body: dict[str, Any],
     respond: Any,
     flow: CancelFlow,
-    work_slots: asyncio.Semaphore,
+    work_slots: PostAckGate,
 ) -> None:
     await _decide(ack, body, respond, flow, False, work_slots)
 

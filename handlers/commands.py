@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -20,6 +19,7 @@ from bot.commands import (
 from bot.flow import CancelFlow, FlowError
 from bot.metrics import Metrics
 from bot.queries import Queries
+from bot.slack_http import PostAckGate
 from bot.usage import USAGE
 from handlers.errors import report_unexpected
 
@@ -36,7 +36,7 @@ async def handle_cce_upgrade(
     flow: CancelFlow,
     queries: Queries,
     metrics: Metrics,
-    work_slots: asyncio.Semaphore,
+    work_slots: PostAckGate,
 ) -> None:
     user_id = str(command.get("user_id", ""))
     channel_id = str(command.get("channel_id", ""))
