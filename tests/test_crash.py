@@ -310,7 +310,9 @@ async def test_killed_while_the_cancel_hangs(crash: Crash) -> None:
 
 async def test_killed_while_the_request_is_being_posted(crash: Crash) -> None:
     """Killed while chat.postMessage hangs: the requester is told; nothing reaches CCE."""
-    crash.slack.delay["chat.postMessage"] = 30
+    # Held before it is applied, for longer than the test: the killed bot's post must not land
+    # later (the stand-in's handler goes on after the client is gone, as Slack's might).
+    crash.slack.delay["chat.postMessage"] = 10 * HANG
     await crash.command()
     await eventually(lambda: _async(crash.calls("GET") == 1), within=30)
 
