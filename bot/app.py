@@ -7,6 +7,7 @@ local simulator, not for features.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import logging
@@ -36,6 +37,7 @@ from bot.directory import ApproverDirectory
 from bot.flow import CancelFlow
 from bot.metrics import Metrics
 from bot.queries import Queries
+from bot.scopes import check_scopes
 from bot.slack_http import (
     KeepAliveRespond,
     MalformedRequest,
@@ -132,6 +134,8 @@ class BotApp:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._started = False
         self._own_session = False
+        # The start-up check of the token's scopes (`bot.scopes`); its result: the missing ones.
+        self.scope_check: asyncio.Task[list[str]] | None = None
 
     async def start(self, *, scheduler: bool = True) -> None:
         await self.store.create_schema()
@@ -144,6 +148,8 @@ class BotApp:
                 timeout=aiohttp.ClientTimeout(total=self.bolt.client.timeout)
             )
             self._own_session = True
+        if self.bolt.client.token:  # in the background: Slack being slow must not delay start
+            self.scope_check = asyncio.create_task(check_scopes(self.bolt.client))
         if scheduler:
             self.scheduler.add_job(
                 self.expire_tick,
@@ -180,6 +186,8 @@ class BotApp:
         return min(1.0, max(self.config.bot.watch.interval.total_seconds() / 2, 0.05))
 
     async def stop(self) -> None:
+        if self.scope_check is not None and not self.scope_check.done():
+            self.scope_check.cancel()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.watcher.drain()  # a tick in flight finishes before its client closes

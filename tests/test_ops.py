@@ -18,7 +18,9 @@ import yaml
 import handlers.commands
 from bot.__main__ import main
 from bot.logs import configure_logging
+from bot.scopes import NEEDED, missing_scopes
 from bot.simulator import RunningSimulator, running_simulator
+from bot.standin import FakeSlack
 from bot.standin.stack import running_stack
 from tests.e2e import (
     LEAD1,
@@ -227,3 +229,36 @@ def test_manifest_declares_exactly_what_the_code_uses() -> None:
     assert set(SCOPES) == called
     expected = {"commands"}.union(*(SCOPES[m] for m in called))
     assert expected == set(manifest["oauth_config"]["scopes"]["bot"])
+
+
+def test_the_scopes_checked_at_start_are_the_manifests() -> None:
+    manifest: dict[str, Any] = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    assert set(NEEDED) == set(manifest["oauth_config"]["scopes"]["bot"])
+
+
+@pytest.mark.parametrize("granted", ["commands,chat:write,usergroups:read", "chat:write"])
+async def test_a_token_without_a_needed_scope_is_reported_at_start(
+    sim: RunningSimulator, sqlite_url: str, granted: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each missing scope is logged by name with what it costs, once, as the bot starts."""
+    caplog.set_level(logging.WARNING, logger="bot.scopes")
+    async with FakeSlack() as slack:
+        slack.scopes = granted
+        async with running_stack(sim, sqlite_url, bot_yaml(), slack=slack) as stack:
+            assert stack.bot.scope_check is not None
+            absent = await stack.bot.scope_check
+    assert absent == missing_scopes(granted)
+    assert "channels:history" in absent and "groups:history" in absent
+    logged = [r for r in caplog.records if r.getMessage() == "slack.scopes.missing"]
+    assert [getattr(r, "status", None) for r in logged] == absent
+    assert all("without it:" in getattr(r, "detail", "") for r in logged)
+
+
+async def test_a_token_with_every_scope_logs_nothing(
+    sim: RunningSimulator, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.scopes")
+    async with running_stack(sim, sqlite_url, bot_yaml()) as stack:
+        assert stack.bot.scope_check is not None
+        assert await stack.bot.scope_check == []
+    assert not [r for r in caplog.records if r.name == "bot.scopes"]

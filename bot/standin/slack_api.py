@@ -99,6 +99,7 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
+        self.scopes = SCOPES  # what auth.test says the token was granted (x-oauth-scopes)
         self.delay: dict[str, float] = {}  # seconds before a call is applied
         # Seconds to hold the answer to a call after applying it, as a function of the call.
         self.hold_answer: Callable[[str, Params], float] | None = None
@@ -375,7 +376,7 @@ class FakeSlack:
         await self._sleep(method)
         status, reply, extra_headers = self._answer(method, params, headers)
         if method == "auth.test" and reply.get("ok"):
-            extra_headers["x-oauth-scopes"] = SCOPES
+            extra_headers["x-oauth-scopes"] = self.scopes
         error = None if reply.get("ok") else str(reply.get("error"))
         await self._record(Call(method, params, headers, time.time(), status, error, verb))
         held = self.hold_answer(method, params) if self.hold_answer else 0.0
