@@ -143,48 +143,38 @@ class Store(WatchStore):
             )
             return _record(row, list(users))
 
-    async def set_message_ts(self, approval_id: str, message_ts: str) -> None:
-        async with self.session.begin() as s:
-            await s.execute(
-                update(ApprovalRow)
-                .where(ApprovalRow.approval_id == approval_id)
-                .values(message_ts=message_ts)
-            )
-
-    async def set_message_ts_if_unset(self, approval_id: str, message_ts: str) -> bool:
-        """Record a pending request's message found after a restart; False if one is recorded."""
+    async def _update(self, approval_id: str, *where: Any, **values: Any) -> bool:
+        """One conditional UPDATE of a request; True when it matched (the row and `where`)."""
         async with self.session.begin() as s:
             result = await s.execute(
                 update(ApprovalRow)
-                .where(
-                    ApprovalRow.approval_id == approval_id,
-                    ApprovalRow.state == "pending",
-                    ApprovalRow.message_ts.is_(None),
-                )
-                .values(message_ts=message_ts)
+                .where(ApprovalRow.approval_id == approval_id, *where)
+                .values(**values)
             )
             return bool(getattr(result, "rowcount", 0) == 1)
 
+    async def set_message_ts(self, approval_id: str, message_ts: str) -> None:
+        await self._update(approval_id, message_ts=message_ts)
+
+    async def set_message_ts_if_unset(self, approval_id: str, message_ts: str) -> bool:
+        """Record a pending request's message found after a restart; False if one is recorded."""
+        return await self._update(
+            approval_id,
+            ApprovalRow.state == "pending",
+            ApprovalRow.message_ts.is_(None),
+            message_ts=message_ts,
+        )
+
     async def set_summary(self, approval_id: str, summary_json: str) -> None:
-        async with self.session.begin() as s:
-            await s.execute(
-                update(ApprovalRow)
-                .where(ApprovalRow.approval_id == approval_id)
-                .values(summary=summary_json)
-            )
+        await self._update(approval_id, summary=summary_json)
 
     async def transition(
         self, approval_id: str, expected: str | Sequence[str], new_state: str, **values: Any
     ) -> bool:
         """Compare-and-set the state; True only for the one caller whose update matched."""
         states = [expected] if isinstance(expected, str) else list(expected)
-        async with self.session.begin() as s:
-            result = await s.execute(
-                update(ApprovalRow)
-                .where(ApprovalRow.approval_id == approval_id, ApprovalRow.state.in_(states))
-                .values(state=new_state, **values)
-            )
-            return bool(getattr(result, "rowcount", 0) == 1)
+        matches = ApprovalRow.state.in_(states)
+        return await self._update(approval_id, matches, state=new_state, **values)
 
     async def add_approval(self, approval_id: str, user_id: str, at: datetime) -> int | None:
         """Record one approval; return how many distinct approvals there now are.
@@ -232,9 +222,7 @@ class Store(WatchStore):
             return [_record(r) for r in rows]
 
     async def mark_shown(self, approval_id: str, at: datetime) -> None:
-        async with self.session.begin() as s:
-            statement = update(ApprovalRow).where(ApprovalRow.approval_id == approval_id)
-            await s.execute(statement.values(shown_at=at))
+        await self._update(approval_id, shown_at=at)
 
     # -- audit log --------------------------------------------------------------------------
 
