@@ -134,25 +134,11 @@ class CancelFlow(CancelSteps):
         try:
             ts = await self._post_request(rec, text, blocks)
         except SlackPostError as exc:
-            await self.store.transition(
-                approval_id,
-                ApprovalState.PENDING,
-                ApprovalState.FAILED,
-                outcome=f"could not post the request: {exc.error}",
-                decided_at=now,
-            )
-            await self._audit(rec, "bot", "request.post_failed", error=exc.error)
             fix = exc.fix or f"Slack refused the message (`{exc.error}`)."
+            await self._close_unposted(rec, now, exc.error)
             raise FlowError(f"{fix} No request was left open.") from None
         except SlackPostUncertain:
-            await self.store.transition(
-                approval_id,
-                ApprovalState.PENDING,
-                ApprovalState.FAILED,
-                outcome="could not post the request: Slack did not answer",
-                decided_at=now,
-            )
-            await self._audit(rec, "bot", "request.post_failed", error="no answer from Slack")
+            await self._close_unposted(rec, now, "Slack did not answer")
             raise FlowError(
                 "Slack did not answer while the request was being posted, so it was closed and "
                 "nothing was sent to CCE (if it shows up in the channel, its buttons do nothing). "
@@ -167,6 +153,17 @@ class CancelFlow(CancelSteps):
             f"Approval request `{approval_id}` posted. An approver must approve it before "
             f"{slack_date(new.expires_at)}."
         )
+
+    async def _close_unposted(self, rec: ApprovalRecord, now: datetime, error: str) -> None:
+        """The request message could not be posted: the request ends here, failed."""
+        await self.store.transition(
+            rec.approval_id,
+            ApprovalState.PENDING,
+            ApprovalState.FAILED,
+            outcome=f"could not post the request: {error}",
+            decided_at=now,
+        )
+        await self._audit(rec, "bot", "request.post_failed", error=error)
 
     async def _post_request(
         self, rec: ApprovalRecord, text: str, blocks: list[dict[str, Any]]
