@@ -135,9 +135,10 @@ class CancelSteps(RequestRecord):
                 logger.warning("cancel.recover.unsent", extra={"approval_id": rec.approval_id})
                 await self.execute(rec.approval_id)
                 settled += 1
-        for rec in await self.store.requests_in_state(ApprovalState.CANCELLED):
+        recent = now - FOLLOW_UP_WITHIN
+        for rec in await self.store.requests_in_state(ApprovalState.CANCELLED, since=recent):
             settled += await self._follow_up(rec, now)
-        for rec in await self.store.unshown(ENDED_UNCANCELLED, now - FOLLOW_UP_WITHIN):
+        for rec in await self.store.unshown(ENDED_UNCANCELLED, recent):
             if now - (rec.decided_at or now) >= unsent_after:
                 logger.warning("cancel.recover.show", extra={"approval_id": rec.approval_id})
                 await self.show_outcome(rec, again=True)

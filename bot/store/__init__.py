@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, inspect, select, text, update
+from sqlalchemy import Connection, func, insert, inspect, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -203,10 +203,18 @@ class Store(WatchStore):
             )
             return list(ids)
 
-    async def requests_in_state(self, state: str) -> list[ApprovalRecord]:
+    async def requests_in_state(
+        self, state: str, *, since: datetime | None = None
+    ) -> list[ApprovalRecord]:
+        """Requests in `state`; with `since`, only those decided or sent since then (the
+        recovery job's look at ended states must not grow with the whole history)."""
+        query = select(ApprovalRow).where(ApprovalRow.state == state)
+        if since is not None:
+            query = query.where(
+                or_(ApprovalRow.decided_at >= since, ApprovalRow.cancel_sent_at >= since)
+            )
         async with self.session() as s:
-            rows = await s.scalars(select(ApprovalRow).where(ApprovalRow.state == state))
-            return [_record(r) for r in rows]
+            return [_record(r) for r in await s.scalars(query)]
 
     async def unshown(self, states: Sequence[str], since: datetime) -> list[ApprovalRecord]:
         """Posted requests that reached one of `states` after `since` and were never shown so."""
