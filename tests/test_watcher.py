@@ -72,6 +72,14 @@ def replies(stack: Stack, root_ts: str) -> list[str]:
     return [m.text for m in stack.slack.thread(CHANNEL, root_ts)]
 
 
+async def _watch_running(stack: Stack) -> str:
+    """`/cce-upgrade watch` the running upgrade; the root message's ts."""
+    _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+    return root.ts
+
+
 async def run_until_closed(stack: Stack, clocks: Clocks, limit: int = 30) -> None:
     for _ in range(limit):
         clocks.advance(STEP)
@@ -135,17 +143,15 @@ async def test_restart_mid_watch_posts_nothing_twice_and_misses_nothing(
     stack: Stack, clocks: Clocks
 ) -> None:
     """Stop the app between polls and start it again: the thread reads exactly as without it."""
-    _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
-    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
-    [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+    root_ts = await _watch_running(stack)
     for _ in range(2):
         clocks.advance(STEP)
         await stack.bot.watcher.tick()
-    before = replies(stack, root.ts)
+    before = replies(stack, root_ts)
     assert before
     await stack.restart_bot()
     await run_until_closed(stack, clocks)
-    thread = replies(stack, root.ts)
+    thread = replies(stack, root_ts)
     assert before == thread[: len(before)]
     assert len(thread) == len(set(thread))
     assert "settled in phase *Success*" in thread[-1]
@@ -200,24 +206,22 @@ async def test_outage_warns_once_recovers_once_and_loses_nothing(
     stack: Stack, clocks: Clocks
 ) -> None:
     """A 7-minute API outage: one warning, one recovery note, and every change still posted."""
-    _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
-    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
-    [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+    root_ts = await _watch_running(stack)
     clocks.advance(STEP)
     await stack.bot.watcher.tick()  # one change reported before the outage
-    reported = len(replies(stack, root.ts))
+    reported = len(replies(stack, root_ts))
     clocks.freeze_sim()  # the workflow holds still while the API is down
     stack.sim.faults.error_rate = 1.0
     for _ in range(7 * 6):  # seven minutes of ticks every 10 s
         clocks.advance(STEP)
         await stack.bot.watcher.tick()
-    thread = replies(stack, root.ts)
+    thread = replies(stack, root_ts)
     assert 1 == sum("has been failing" in t for t in thread)
     assert reported + 1 == len(thread)  # the warning, nothing else
     stack.sim.faults.error_rate = 0.0
     clocks.thaw_sim()
     await run_until_closed(stack, clocks, limit=60)
-    thread = replies(stack, root.ts)
+    thread = replies(stack, root_ts)
     assert 1 == sum("has been failing" in t for t in thread)
     assert 1 == sum("answers again" in t for t in thread)
     assert "settled in phase *Success*" in thread[-1]
@@ -229,29 +233,25 @@ async def test_outage_warns_once_recovers_once_and_loses_nothing(
 
 async def test_a_404_ends_the_watch_with_an_explanation(stack: Stack, clocks: Clocks) -> None:
     """The workflow disappearing ends the watch, saying why."""
-    _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
-    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
-    [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+    root_ts = await _watch_running(stack)
     stack.sim.world.delete_workflow(WF_RUNNING)
     clocks.advance(STEP)
     await stack.bot.watcher.tick()
     assert (
-        "404" in replies(stack, root.ts)[-1] and "stopped watching" in replies(stack, root.ts)[-1]
+        "404" in replies(stack, root_ts)[-1] and "stopped watching" in replies(stack, root_ts)[-1]
     )
     assert 0 == await stack.bot.store.count_open_watches()
 
 
 async def test_slack_rate_limit_is_retried_and_posted_once(stack: Stack, clocks: Clocks) -> None:
     """chat.postMessage answering 429 with Retry-After: the reply is retried and made once."""
-    _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
-    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
-    [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+    root_ts = await _watch_running(stack)
     stack.slack.rate_limit_next("chat.postMessage", retry_after=0)
     clocks.advance(STEP)
     await stack.bot.watcher.tick()
     limited = [c for c in stack.slack.calls_to("chat.postMessage") if c.status == 429]
     assert 1 == len(limited)
-    thread = replies(stack, root.ts)
+    thread = replies(stack, root_ts)
     assert 1 == len(thread) and "→" in thread[0]
 
 
@@ -262,21 +262,11 @@ async def test_max_duration_stops_and_says_how_to_resume(
     yaml = bot_yaml(watch={"interval": "10s", "max_duration": "1m"})
     sim.world.step_seconds = 10_000  # the upgrade makes no progress
     async with running_stack(sim, sqlite_url, yaml, clock=clocks.bot) as stack:
-        _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
-        await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
-        [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+        root_ts = await _watch_running(stack)
         await run_until_closed(stack, clocks)
-        [note] = replies(stack, root.ts)
+        [note] = replies(stack, root_ts)
         assert "Stopped watching after 1m" in note
         assert f"/cce-upgrade watch staging-eu {WF_RUNNING}" in note
-
-
-async def _watch_running(stack: Stack) -> str:
-    """`/cce-upgrade watch` the running upgrade; the root message's ts."""
-    _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
-    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
-    [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
-    return root.ts
 
 
 def _posts_of(stack: Stack, text: str) -> int:
