@@ -56,9 +56,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.config import BotConfig, Config, Settings
 from bot.simulator import running_simulator
+from bot.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.standin.slack_api import FakeSlack
 from bot.standin.slack_requests import block_actions_body, sign, slash_command_body
 from bot.standin.stack import FAST_RETRY, SIGNING_SECRET, SIM_TOKEN

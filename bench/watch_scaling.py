@@ -139,13 +139,13 @@ async def sim_child(opts: dict[str, Any]) -> None:
 async def bot_child(opts: dict[str, Any]) -> None:
     """The bot, served with its scheduler; opens N watches, records each tick, until SIGTERM."""
     from bot.app import create_app
-    from bot.blocks import watch_message
     from bot.cce.endpoints import ClusterRef
+    from bot.cce.snapshots import snapshot
     from bot.logs import configure_logging
     from bot.simulator import Faults, RunningSimulator, World
+    from bot.slack.blocks import watch_message
     from bot.standin.slack_api import FakeSlack
     from bot.standin.stack import SIGNING_SECRET, SIM_TOKEN, serve_bot, stack_config
-    from bot.timeline import snapshot
 
     configure_logging("INFO", "console", [SIGNING_SECRET, SIM_TOKEN, "xoxb-standin"])
     interval = float(opts["interval"])

@@ -30,25 +30,25 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
+from bot.approval.flow import CancelFlow
+from bot.approval.queries import Queries
 from bot.cce.client import CCEClient, RetryPolicy, http_client
 from bot.cce.signing import AKSKAuth, Credentials, TokenAuth
 from bot.config import Config
-from bot.directory import ApproverDirectory
-from bot.flow import CancelFlow
 from bot.metrics import Metrics
-from bot.queries import Queries
-from bot.scopes import check_scopes
-from bot.slack_http import (
+from bot.slack.directory import ApproverDirectory
+from bot.slack.door import (
     KeepAliveRespond,
     MalformedRequest,
     PostAckGate,
     signature_ok,
     to_bolt_request,
 )
-from bot.slack_poster import SlackPoster
+from bot.slack.poster import SlackPoster
+from bot.slack.scopes import check_scopes
 from bot.store import Store, create_engine
-from bot.watcher import Watcher
-from bot.watching import Watching
+from bot.watch.watcher import Watcher
+from bot.watch.watching import Watching
 from handlers.errors import report_unexpected
 
 __all__ = ["BotApp", "create_app", "utcnow"]
@@ -134,7 +134,7 @@ class BotApp:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._started = False
         self._own_session = False
-        # The start-up check of the token's scopes (`bot.scopes`); its result: the missing ones.
+        # The start-up check of the token's scopes (`bot.slack.scopes`); its result: those missing.
         self.scope_check: asyncio.Task[list[str]] | None = None
 
     async def start(self, *, scheduler: bool = True) -> None:

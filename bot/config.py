@@ -26,8 +26,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.cce.endpoints import ClusterRef, endpoint_for_region, validate_endpoint
 from bot.cce.errors import CCEInvalidRequest
-from bot.durations import parse_duration
-from bot.ids import InvalidID, validate_cluster_id, validate_project_id
+from bot.domain.durations import parse_duration
+from bot.domain.ids import InvalidID, validate_cluster_id, validate_project_id
 
 __all__ = ["BotConfig", "Config", "ConfigError", "Settings", "load_config", "problems"]
 
@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
     port: int = 3000
+    ops_port: int = 9090  # /healthz, /readyz, /metrics: never on the Slack port
+    metrics_token: SecretStr | None = None  # bearer token /metrics asks for, when set
 
 
 class _Strict(BaseModel):
@@ -93,6 +95,19 @@ class ClusterConfig(_Strict):
         return None if value is None else validate_project_id(value)
 
 
+class ProjectConfig(_Strict):
+    """A project whose clusters the bot finds by name through the API (SPEC §2.1)."""
+
+    project_id: str
+    region: str | None = None
+    endpoint: str | None = None
+
+    @field_validator("project_id")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        return validate_project_id(value)
+
+
 class Approvers(_Strict):
     users: list[str] = Field(default_factory=list)
     usergroups: list[str] = Field(default_factory=list)
@@ -112,6 +127,10 @@ class WatchConfig(_Strict):
     interval: Duration = timedelta(seconds=10)
     max_duration: Duration = timedelta(hours=3)
     outage_warning_after: Duration = timedelta(minutes=5)
+    # While a task runs or a Rollback is expected, polls come this often (SPEC §5).
+    fast_interval: Duration = timedelta(seconds=2)
+    # A Rollback listed after a cancel that has not started by then is not coming.
+    rollback_grace: Duration = timedelta(minutes=10)
     concurrency: int = Field(default=20, ge=1, le=500)
     # How long a replica's claim on a due watch lasts. A replica that dies mid-poll holds its
     # watches this long before another (or its own restart) picks them up; it must outlast
@@ -119,14 +138,44 @@ class WatchConfig(_Strict):
     lease: Duration = timedelta(seconds=60)
 
 
+class AlertsConfig(_Strict):
+    """SPEC §10.3: where and how often the bot looks for failed or stalled upgrades."""
+
+    channel: str
+    interval: Duration = timedelta(minutes=1)
+    stalled_after: Duration = timedelta(minutes=45)
+    clusters: list[str] | None = None  # aliases, names or ids; None: every cluster it can see
+
+
+class CCEConfig(_Strict):
+    """The API client: request budget, cluster-list cache, and a private CA."""
+
+    max_requests_per_second: float = Field(default=20.0, gt=0, le=1000)
+    cluster_cache: Duration = timedelta(minutes=5)
+    ca_bundle: Path | None = None
+
+
+class RecoveryConfig(_Strict):
+    """SPEC §5a: how long work waits for a dead owner, and when stuck work is given up."""
+
+    give_up_after: Duration = timedelta(hours=1)
+    # A process renews its lease on work it is doing (a third of this apart); another process
+    # takes the work over once the lease has lapsed, so after a kill the flow goes on within it.
+    lease: Duration = timedelta(seconds=10)
+
+
 class BotConfig(_Strict):
     """The YAML file of SPEC §7."""
 
+    projects: list[ProjectConfig] = Field(default_factory=list)
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
     approvers: Approvers = Field(default_factory=Approvers)
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
     channels: list[str] | None = None
     watch: WatchConfig = Field(default_factory=WatchConfig)
+    alerts: AlertsConfig | None = None
+    cce: CCEConfig = Field(default_factory=CCEConfig)
+    recovery: RecoveryConfig = Field(default_factory=RecoveryConfig)
 
 
 class ConfigError(Exception):

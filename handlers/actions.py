@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.approvals import ApprovalError
-from bot.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
-from bot.flow import CancelFlow
-from bot.slack_http import PostAckGate
+from bot.approval.flow import CancelFlow
+from bot.domain.approvals import ApprovalError
+from bot.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
+from bot.slack.door import PostAckGate
 from handlers.errors import report_unexpected
 
 __all__ = ["handle_approve", "handle_reject", "register"]

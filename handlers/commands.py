@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.blocks import escape
-from bot.commands import (
+from bot.approval.flow import CancelFlow, FlowError
+from bot.approval.queries import Queries
+from bot.domain.commands import (
     Cancel,
     Command,
     Help,
@@ -16,11 +17,10 @@ from bot.commands import (
     Watch,
     parse_command,
 )
-from bot.flow import CancelFlow, FlowError
 from bot.metrics import Metrics
-from bot.queries import Queries
-from bot.slack_http import PostAckGate
-from bot.usage import USAGE
+from bot.slack.blocks import escape
+from bot.slack.door import PostAckGate
+from bot.slack.usage import USAGE
 from handlers.errors import report_unexpected
 
 __all__ = ["COMMAND", "handle_cce_upgrade", "register"]

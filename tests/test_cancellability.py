@@ -6,11 +6,14 @@ from typing import Any
 
 import pytest
 
-from bot.cancellability import Rule, cancellability
 from bot.cce.models import WorkflowTask
+from bot.cce.snapshots import snapshot
+from bot.domain.cancellability import Rule, cancellability
+from bot.domain.snapshot import Snapshot
 
 
-def wf(phase: str | None, *points: tuple[str, str | None], lines: Any = ()) -> WorkflowTask:
+def wf(phase: str | None, *points: tuple[str, str | None], lines: Any = ()) -> Snapshot:
+    """The workflow as the API sends it, seen through the domain's snapshot."""
     status: dict[str, Any] = {
         "pointStatuses": [
             {"taskType": t} if s is None else {"taskType": t, "status": s} for t, s in points
@@ -19,7 +22,7 @@ def wf(phase: str | None, *points: tuple[str, str | None], lines: Any = ()) -> W
     }
     if phase is not None:
         status["phase"] = phase
-    return WorkflowTask.model_validate({"status": status})
+    return snapshot(WorkflowTask.model_validate({"status": status}))
 
 
 FAILED = (("PreCheck", "Success"), ("Snapshot", None), ("Cluster", "Failed"), ("PostCheck", None))
@@ -50,7 +53,7 @@ FAILED = (("PreCheck", "Success"), ("Snapshot", None), ("Cluster", "Failed"), ("
         (wf("Pending", ("Cluster", "Brand-New")), set()),
     ],
 )
-def test_rules(workflow: WorkflowTask, expected_rules: set[Rule]) -> None:
+def test_rules(workflow: Snapshot, expected_rules: set[Rule]) -> None:
     """Each row: which rules block (empty set = cancellable)."""
     verdict = cancellability(workflow)
     assert expected_rules == {b.rule for b in verdict.blockers}

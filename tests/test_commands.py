@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.commands import Cancel, Help, Invalid, ListWorkflows, Status, Watch, parse_command
+from bot.domain.commands import Cancel, Help, Invalid, ListWorkflows, Status, Watch, parse_command
 from bot.simulator import RunningSimulator
 from bot.standin.slack_requests import slash_command_body
 from bot.standin.stack import Stack, running_stack

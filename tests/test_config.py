@@ -8,7 +8,7 @@ import pytest
 
 from bot.__main__ import main
 from bot.config import BotConfig, Config, Settings
-from bot.durations import parse_duration
+from bot.domain.durations import parse_duration
 
 GOOD = """
 clusters:

@@ -21,10 +21,10 @@ import httpx
 import pytest
 import yaml
 
-from bot.approvals import ApprovalState
-from bot.blocks import APPROVE_ACTION_ID
+from bot.domain.approvals import ApprovalState
 from bot.simulator import Fault, Faults, RunningSimulator, World, build_world, default_scenario
 from bot.simulator import running_simulator as serve_simulator
+from bot.slack.blocks import APPROVE_ACTION_ID
 from bot.standin import FakeSlack, block_actions_body, post_signed, slash_command_body
 from bot.standin.stack import SIGNING_SECRET, SIM_TOKEN
 from bot.store import ApprovalRecord, Store, create_engine

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.simulator import RunningSimulator
+from bot.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.standin.stack import Stack, running_stack
 from tests.e2e import (
     CHANNEL,

@@ -22,12 +22,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bot.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
-from bot.commands import Cancel, Help, Invalid, ListWorkflows, Status, Watch, parse_command
+from bot.domain.commands import Cancel, Help, Invalid, ListWorkflows, Status, Watch, parse_command
 from bot.simulator import Fault, RunningSimulator, running_simulator
+from bot.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
+from bot.slack.usage import USAGE
 from bot.standin.slack_requests import block_actions_body, sign, slash_command_body
 from bot.standin.stack import SIGNING_SECRET, SIM_TOKEN, Stack, running_stack
-from bot.usage import USAGE
 from tests.e2e import (
     CHANNEL,
     DEV,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.ids import InvalidID, validate_cluster_id, validate_project_id, validate_workflow_id
+from bot.domain.ids import InvalidID, validate_cluster_id, validate_project_id, validate_workflow_id
 
 GOOD_UUID = "d0b7e319-8172-424c-86ea-543cd23f9756"
 HOSTILE = [

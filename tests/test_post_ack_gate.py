@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.slack_http import PostAckGate
+from bot.slack.door import PostAckGate
 
 
 async def test_work_waits_while_other_answers_are_pending() -> None:

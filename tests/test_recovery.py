@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from bot.approvals import ApprovalState
+from bot.domain.approvals import ApprovalState
 from bot.simulator import RunningSimulator
 from bot.standin.stack import Stack, running_stack
 from tests.e2e import (

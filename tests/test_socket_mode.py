@@ -14,8 +14,8 @@ import pytest
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.app import BotApp, create_app
-from bot.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.simulator import RunningSimulator
+from bot.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.standin.slack_api import FakeSlack, Message, block_actions_payload, slash_command_payload
 from bot.standin.stack import FAST_RETRY, stack_config
 from tests.e2e import (

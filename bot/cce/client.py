@@ -22,7 +22,6 @@ import stamina
 from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel, ValidationError
 
-from bot.cancellability import cancellability
 from bot.cce.endpoints import ClusterRef
 from bot.cce.errors import (
     CCEAuthError,
@@ -45,7 +44,9 @@ from bot.cce.models import (
     WorkflowTask,
     WorkflowUpdate,
 )
-from bot.ids import InvalidID, validate_workflow_id
+from bot.cce.snapshots import snapshot
+from bot.domain.cancellability import cancellability
+from bot.domain.ids import InvalidID, validate_workflow_id
 
 __all__ = ["CCEClient", "CancelOutcome", "RetryPolicy", "default_timeout", "http_client"]
 
@@ -237,7 +238,7 @@ class CCEClient:
                     return CancelOutcome(
                         workflow, exc.request_id, confirmed_by_read=True, resent=attempt > 1
                     )
-                if attempt == 2 or not cancellability(workflow).cancellable:
+                if attempt == 2 or not cancellability(snapshot(workflow)).cancellable:
                     raise CCECancelUnconfirmed(
                         "the cancel's answer was lost and the workflow is in phase "
                         f"{workflow.status.phase}, not Cancel"

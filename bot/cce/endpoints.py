@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bot.cce.errors import CCEInvalidRequest
-from bot.ids import InvalidID, validate_cluster_id, validate_project_id
+from bot.domain.ids import InvalidID, validate_cluster_id, validate_project_id
 
 __all__ = ["ClusterRef", "endpoint_for_region", "validate_endpoint"]
 

@@ -1,7 +1,7 @@
 """The simulated API's pure rules: the task order, scripted steps and lines, and cancel refusal.
 
 No state, no clock, no HTTP; `world` plays these rules and imports nothing else from the
-simulator. Never imports `bot.cancellability` (the simulator checks cancels itself).
+simulator. Never imports `bot.domain.cancellability` (the simulator checks cancels itself).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ A scenario file is JSON (the shipped `default_scenario.json` is an example)::
                                              "critical": true}],     # optional, default a chain
                                   "script": [{"task": "Cluster", "status": "Running"}]}]}]}
 
-`script` lists future steps, one played every `step_seconds`. Imports only `bot.ids` and the world.
+`script` lists future steps, one played every `step_seconds`. Imports only `bot.domain.ids` and
+the world.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.ids import validate_cluster_id, validate_project_id, validate_workflow_id
+from bot.domain.ids import validate_cluster_id, validate_project_id, validate_workflow_id
 from bot.simulator.world import Line, Step, World, cancel_refusal
 
 __all__ = [

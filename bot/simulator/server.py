@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from bot.cce.models import WorkflowCreate, WorkflowUpdate
 from bot.cce.signing import verify
-from bot.ids import InvalidID, validate_cluster_id, validate_project_id, validate_workflow_id
+from bot.domain.ids import InvalidID, validate_cluster_id, validate_project_id, validate_workflow_id
 from bot.simulator.faults import Fault, Faults
 from bot.simulator.scenario import build_world, default_scenario, describe_world, load_scenario
 from bot.simulator.world import BAD_REQUEST_CODE, NOT_FOUND_CODE, Call, World, WorldError

@@ -1,8 +1,9 @@
 """In-memory state of the CCE Autopilot simulator: projects, clusters and upgrade workflows.
 
 Workflows follow a script of timed steps that is played lazily, from an injectable clock, when a
-workflow is read, so idle workflows cost nothing. Knows nothing about HTTP; imports only `rules` and
-the wire helpers in `bot.cce.models`, never `bot.cancellability` (the simulator checks cancels).
+workflow is read, so idle workflows cost nothing. Knows nothing about HTTP; imports only `rules`
+and the wire helpers in `bot.cce.models`, never `bot.domain.cancellability` (the simulator checks
+cancels itself).
 """
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ import httpx
 from aiohttp import web
 
 from bot.app import BotApp, create_app, utcnow
-from bot.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.cce.client import RetryPolicy
 from bot.config import BotConfig, Config, Settings
 from bot.simulator import RunningSimulator
+from bot.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.standin.slack_api import FakeSlack
 from bot.standin.slack_requests import block_actions_body, post_signed, slash_command_body
 

@@ -3,7 +3,7 @@
 The API refuses a cancel unless the phase is Init or Pending, while any task is Running, Init,
 Pause or Queuing/Queue, and while a critical line's end task has not started. The bot checks the
 same rules before asking anyone; the API's own answer stays the final word.
-Knows nothing about Slack or HTTP.
+A function of the domain's `Snapshot`: knows nothing about Slack, HTTP or the wire model.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.cce.models import WorkflowTask
+from bot.domain.snapshot import ACTIVE_TASK_STATUSES, Snapshot
 
 __all__ = ["ACTIVE_TASK_STATUSES", "Blocker", "Rule", "Verdict", "cancellability"]
 
 _CANCELLABLE_PHASES = {"init", "pending"}
 _KNOWN_PHASES = {"init", "pending", "running", "success", "cancel"}
-# A task in progress: it blocks a cancel, and a workflow with one has not settled.
-ACTIVE_TASK_STATUSES = frozenset({"running", "init", "pause", "queuing", "queue"})
 _SETTLED_TASK_STATUSES = {"success", "failed"}
 
 
@@ -77,16 +75,16 @@ def _phase_blocker(phase: str | None) -> Blocker | None:
     )
 
 
-def cancellability(workflow: WorkflowTask) -> Verdict:
+def cancellability(workflow: Snapshot) -> Verdict:
     """Apply every rule of SPEC §4 and return all that block, not just the first."""
     blockers: list[Blocker] = []
     notes: list[str] = []
-    phase = _phase_blocker(workflow.status.phase)
+    phase = _phase_blocker(workflow.phase)
     if phase is not None:
         blockers.append(phase)
     started: set[str] = set()
-    for point in workflow.status.point_statuses:
-        name = point.task_type or "unnamed task"
+    for point in workflow.tasks:
+        name = point.task_type if point.task_type not in ("", "?") else "unnamed task"
         if point.status is None or not point.status.strip():
             continue  # not started: does not block
         started.add(name.lower())
@@ -104,10 +102,10 @@ def cancellability(workflow: WorkflowTask) -> Verdict:
                 f"Task {name} has status {point.status!r}, which the API documentation "
                 "does not list (unknown); the API will decide."
             )
-    for line in workflow.status.line_statuses:
-        end = (line.end_point.task_type if line.end_point else None) or ""
-        if line.is_critical and end.lower() not in started:
-            start = (line.start_point.task_type if line.start_point else None) or "?"
+    for line in workflow.lines:
+        end = line.end or ""
+        if line.critical and end.lower() not in started:
+            start = line.start or "?"
             blockers.append(
                 Blocker(
                     Rule.CRITICAL_PATH,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.cancellability import Verdict
-from bot.timeline import Snapshot, TaskLine
+from bot.domain.cancellability import Verdict
+from bot.domain.snapshot import Snapshot, TaskLine
 
 __all__ = [
     "APPROVAL_BLOCK_ID",

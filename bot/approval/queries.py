@@ -6,13 +6,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.blocks import list_message, status_message
-from bot.cancellability import cancellability
+from bot.approval.flow import CancelFlow, FlowError
 from bot.cce.endpoints import ClusterRef
 from bot.cce.errors import CCEError
-from bot.explain import describe_cce_error
-from bot.flow import CancelFlow, FlowError
-from bot.timeline import snapshot
+from bot.cce.snapshots import snapshot
+from bot.domain.cancellability import cancellability
+from bot.slack.blocks import list_message, status_message
+from bot.slack.explain import describe_cce_error
 
 __all__ = ["Queries", "StartWatch"]
 
@@ -36,7 +36,11 @@ class Queries:
         alias, ref = self.flow.resolve(cluster)
         workflow = await self.flow.read(ref, workflow_id)
         return status_message(
-            alias, ref.cluster_id, workflow_id, snapshot(workflow), cancellability(workflow)
+            alias,
+            ref.cluster_id,
+            workflow_id,
+            snapshot(workflow),
+            cancellability(snapshot(workflow)),
         )
 
     async def list(self, cluster: str) -> tuple[str, list[dict[str, Any]]]:

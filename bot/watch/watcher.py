@@ -22,17 +22,19 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.blocks import escape
 from bot.cce.client import CCEClient
 from bot.cce.endpoints import ClusterRef
 from bot.cce.errors import CCEError, CCENotFound
+from bot.cce.snapshots import snapshot
 from bot.config import WatchConfig
-from bot.durations import format_duration
+from bot.domain.durations import format_duration
+from bot.domain.progress import apply, diff, settlement
+from bot.domain.snapshot import Snapshot
 from bot.metrics import Metrics
-from bot.progress import apply, diff, render_change, render_summary
-from bot.slack_poster import Poster, SlackPostError, SlackPostUncertain
+from bot.slack.blocks import escape
+from bot.slack.poster import Poster, SlackPostError, SlackPostUncertain
+from bot.slack.replies import render_change, render_summary
 from bot.store import NewWatch, Store, WatchRecord
-from bot.timeline import Snapshot, snapshot
 
 __all__ = ["Watcher"]
 
@@ -202,9 +204,10 @@ class Watcher:
             shown = after
         if changes and self.on_progress is not None:
             await self.on_progress(watch, new)
-        if new.settled:
+        settled = settlement(new, cancelled_for=None, rollback_grace=self.config.rollback_grace)
+        if settled is not None:
             closed = {"state": "closed", "last_reported": new.to_dict(), "lease_until": None}
-            summary = render_summary(new, watch.started_at, now)
+            summary = render_summary(new, watch.started_at, now, settled)
             await self._say_once(watch, version, summary, closed)
             logger.info("watcher.settled", extra={"watch_id": watch.watch_id})
         elif now - watch.started_at >= self.config.max_duration:

@@ -3,13 +3,14 @@ flow, the `watch` command and the watcher."""
 
 from __future__ import annotations
 
-from bot.blocks import escape, watch_message
+from bot.approval.flow import CancelFlow, Cancelled, FlowError
 from bot.cce.endpoints import ClusterRef
-from bot.flow import CancelFlow, Cancelled, FlowError
-from bot.slack_poster import SlackPostError
+from bot.cce.snapshots import snapshot
+from bot.domain.snapshot import Snapshot
+from bot.slack.blocks import escape, watch_message
+from bot.slack.poster import SlackPostError
 from bot.store import ApprovalRecord, WatchRecord
-from bot.timeline import Snapshot, snapshot
-from bot.watcher import Watcher
+from bot.watch.watcher import Watcher
 
 __all__ = ["Watching"]
 

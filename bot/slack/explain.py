@@ -5,7 +5,6 @@ Never includes a traceback, a header or a credential.
 
 from __future__ import annotations
 
-from bot.blocks import escape
 from bot.cce.errors import (
     CCEAuthError,
     CCECancelUnconfirmed,
@@ -16,6 +15,7 @@ from bot.cce.errors import (
     CCEStatusError,
     CCETransportError,
 )
+from bot.slack.blocks import escape
 
 __all__ = ["describe_cce_error"]
 

@@ -7,11 +7,11 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.approvals import UnknownApproval
-from bot.blocks import RequestView, request_message
-from bot.slack_poster import Poster, SlackPostError, SlackPostUncertain
+from bot.domain.approvals import UnknownApproval
+from bot.domain.snapshot import Snapshot
+from bot.slack.blocks import RequestView, request_message
+from bot.slack.poster import Poster, SlackPostError, SlackPostUncertain
 from bot.store import ApprovalRecord, Store
-from bot.timeline import Snapshot
 
 __all__ = ["RequestRecord", "view_of"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.ids import InvalidID, validate_workflow_id
+from bot.domain.ids import InvalidID, validate_workflow_id
 
 __all__ = [
     "Cancel",

@@ -14,20 +14,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.approvals import ApprovalState
-from bot.blocks import escape
-from bot.cancellability import cancellability
+from bot.approval.request_record import RequestRecord
 from bot.cce.client import CCEClient
 from bot.cce.endpoints import ClusterRef
 from bot.cce.errors import CCECancelUnconfirmed, CCEError, CCEStatusError
 from bot.cce.models import WorkflowPhase, WorkflowTask
+from bot.cce.snapshots import snapshot
 from bot.config import Config
-from bot.explain import describe_cce_error
+from bot.domain.approvals import ApprovalState
+from bot.domain.cancellability import cancellability
+from bot.domain.snapshot import Snapshot
 from bot.metrics import Metrics
-from bot.request_record import RequestRecord
-from bot.slack_poster import SlackPostError
+from bot.slack.blocks import escape
+from bot.slack.explain import describe_cce_error
+from bot.slack.poster import SlackPostError
 from bot.store import ApprovalRecord
-from bot.timeline import Snapshot, snapshot
 
 __all__ = ["CancelSteps", "Cancelled", "OnCancelled"]
 
@@ -82,7 +83,7 @@ class CancelSteps(RequestRecord):
             )
             self.metrics.cancel("not_sent")
             return
-        verdict = cancellability(workflow)
+        verdict = cancellability(snapshot(workflow))
         if not verdict.cancellable:
             await self._fail(
                 rec,

@@ -12,7 +12,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot.approvals import (
+from bot.approval.cancelling import Cancelled, CancelSteps, OnCancelled
+from bot.approval.request_record import view_of
+from bot.cce.client import CCEClient
+from bot.cce.endpoints import ClusterRef
+from bot.cce.errors import CCEError
+from bot.cce.models import WorkflowTask
+from bot.cce.snapshots import snapshot
+from bot.config import Config
+from bot.domain.approvals import (
     AlreadyDecided,
     ApprovalError,
     ApprovalPolicy,
@@ -20,22 +28,14 @@ from bot.approvals import (
     UnknownApproval,
     check_decider,
 )
-from bot.blocks import escape, request_message, slack_date
-from bot.cancellability import cancellability
-from bot.cancelling import Cancelled, CancelSteps, OnCancelled
-from bot.cce.client import CCEClient
-from bot.cce.endpoints import ClusterRef
-from bot.cce.errors import CCEError
-from bot.cce.models import WorkflowTask
-from bot.commands import Cancel
-from bot.config import Config
-from bot.directory import ApproverDirectory
-from bot.explain import describe_cce_error
+from bot.domain.cancellability import cancellability
+from bot.domain.commands import Cancel
 from bot.metrics import Metrics
-from bot.request_record import view_of
-from bot.slack_poster import Poster, SlackPostError, SlackPostUncertain
+from bot.slack.blocks import escape, request_message, slack_date
+from bot.slack.directory import ApproverDirectory
+from bot.slack.explain import describe_cce_error
+from bot.slack.poster import Poster, SlackPostError, SlackPostUncertain
 from bot.store import ApprovalRecord, NewApproval, Store
-from bot.timeline import snapshot
 
 __all__ = ["CancelFlow", "Cancelled", "FlowError"]
 
@@ -97,7 +97,7 @@ class CancelFlow(CancelSteps):
         """Pre-check, store and post the request; return what to tell the requester."""
         alias, ref = self.resolve(cmd.cluster)
         workflow = await self.read(ref, cmd.workflow_id)
-        verdict = cancellability(workflow)
+        verdict = cancellability(snapshot(workflow))
         now = self.clock()
         if not verdict.cancellable:
             await self.store.audit(

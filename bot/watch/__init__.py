@@ -1,0 +1,1 @@
+"""Watches (SPEC §5): starting one, the poll job, and what it posts in a thread."""
