@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +21,13 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.standin import (
+    APP_ID,
+    BOT_ID,
+    BOT_USER_ID,
+    OTHER_APP_ID,
+    OTHER_BOT_ID,
+    OTHER_USER_ID,
+    SCOPES,
     FakeSlack,
     WaitTimeout,
     block_actions_body,
@@ -28,6 +37,7 @@ from bot.standin import (
 )
 
 SECRET = "test-signing-secret"
+META = {"event_type": "cce_request", "event_payload": {"approval_id": "req-1"}}
 
 
 @pytest.fixture(autouse=True)
@@ -290,3 +300,159 @@ async def test_fail_next_can_answer_a_server_error(
         await client.chat_update(channel="C1", ts="1.1", text="x")
     assert info.value.response.status_code == 503
     assert [c.error for c in slack.calls_to("chat.update")] == ["internal_error"]
+
+
+# scopes -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("withdrawn", "call"),
+    [
+        ("chat:write", lambda c: c.chat_postMessage(channel="C1", text="x")),
+        ("chat:write", lambda c: c.chat_update(channel="C1", ts="1.1", text="x")),
+        ("chat:write", lambda c: c.chat_postEphemeral(channel="C1", user="U1", text="x")),
+        ("usergroups:read", lambda c: c.usergroups_users_list(usergroup="S1")),
+        ("users:read", lambda c: c.users_info(user="U1")),
+        ("channels:read", lambda c: c.conversations_info(channel="C1")),
+        ("channels:history", lambda c: c.conversations_history(channel="C1")),
+        ("channels:history", lambda c: c.conversations_replies(channel="C1", ts="1.1")),
+    ],
+)
+async def test_a_withdrawn_scope_is_missing_scope(
+    slack: FakeSlack, client: AsyncWebClient, withdrawn: str, call: Any
+) -> None:
+    """Slack names the scope the method needs and the ones the token has; nothing changes."""
+    slack.usergroups["S1"] = ["U1"]
+    slack.scopes = ",".join(s for s in SCOPES.split(",") if s != withdrawn)
+    with pytest.raises(SlackApiError) as info:
+        await call(client)
+    assert "missing_scope" == info.value.response["error"]
+    assert (withdrawn, slack.scopes) == (
+        info.value.response["needed"],
+        info.value.response["provided"],
+    )
+    assert not slack.messages and not slack.ephemerals
+
+
+async def test_a_private_channel_takes_the_groups_scopes(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    """Reading a private channel needs groups:read/groups:history, a public one channels:*."""
+    slack.add_channel("CPRIV", private=True)
+    slack.channels["CPRIV2"] = {"is_private": True}
+    slack.scopes = "chat:write,channels:read,channels:history"
+    for channel in ("CPRIV", "CPRIV2"):
+        for call, needed in (
+            (client.conversations_info(channel=channel), "groups:read"),
+            (client.conversations_history(channel=channel), "groups:history"),
+        ):
+            with pytest.raises(SlackApiError) as info:
+                await call
+            assert needed == info.value.response["needed"]
+    await client.conversations_history(channel="CPUB")
+    slack.scopes = "groups:read"
+    info_ = (await client.conversations_info(channel="CPRIV"))["channel"]
+    assert (info_["is_private"], info_["is_channel"], info_["is_group"]) == (True, False, True)
+
+
+async def test_every_answer_reports_the_granted_scopes(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    """x-oauth-scopes comes with every authenticated answer, as auth.test's does."""
+    slack.scopes = "commands,chat:write"
+    response = await client.chat_postMessage(channel="C1", text="x")
+    assert "commands,chat:write" == response.headers["x-oauth-scopes"]
+    assert "commands,chat:write" == (await client.auth_test()).headers["x-oauth-scopes"]
+
+
+# messages by others -----------------------------------------------------------------------------
+
+
+async def test_foreign_messages_show_their_poster(slack: FakeSlack, client: AsyncWebClient) -> None:
+    """Another app's and a person's messages are in history and replies with their own ids."""
+    root = await client.chat_postMessage(channel="C1", text="ours", metadata=META)
+    other = slack.add_foreign_message("C1", "theirs", metadata=META)
+    person = slack.add_foreign_message("C1", "hi", bot_id=None, user="U0PERSON")
+    reply = slack.add_foreign_message("C1", "in thread", metadata=META, thread_ts=root["ts"])
+    assert (other.by_the_bot, slack.message("C1", root["ts"]).by_the_bot) == (False, True)
+
+    history = await client.conversations_history(channel="C1", include_all_metadata=True)
+    posters = [
+        (m["text"], m["user"], m.get("bot_id"), m.get("app_id")) for m in history["messages"]
+    ]
+    assert [
+        ("hi", "U0PERSON", None, None),
+        ("theirs", OTHER_USER_ID, OTHER_BOT_ID, OTHER_APP_ID),
+        ("ours", BOT_USER_ID, BOT_ID, APP_ID),
+    ] == posters
+    assert [None, META, META] == [m.get("metadata") for m in history["messages"]]
+    replies = await client.conversations_replies(
+        channel="C1", ts=root["ts"], include_all_metadata=True
+    )
+    [_parent, theirs] = replies["messages"]
+    assert (theirs["ts"], theirs["bot_id"], theirs["metadata"]) == (reply.ts, OTHER_BOT_ID, META)
+    assert (theirs["thread_ts"], theirs["parent_user_id"]) == (root["ts"], BOT_USER_ID)
+    assert person.bot_id is None
+    kinds = [(e.kind, e.user) for e in slack.transcript()]
+    assert [
+        ("message", BOT_USER_ID),
+        ("message", OTHER_USER_ID),
+        ("message", "U0PERSON"),
+        ("reply", OTHER_USER_ID),
+    ] == kinds
+
+
+async def test_the_bot_cannot_edit_a_message_it_did_not_post(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    """chat.update on another poster's message is cant_update_message, as in Slack."""
+    other = slack.add_foreign_message("C1", "theirs")
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_update(channel="C1", ts=other.ts, text="ours now")
+    assert "cant_update_message" == info.value.response["error"]
+    assert "theirs" == slack.message("C1", other.ts).text
+
+
+# users, groups and membership -------------------------------------------------------------------
+
+
+async def test_users_can_be_strict_and_deleted(slack: FakeSlack, client: AsyncWebClient) -> None:
+    """With known_users set, others are user_not_found; a user can be marked deleted."""
+    assert (await client.users_info(user="U0ANYONE"))["ok"]
+    slack.known_users = {"U1"}
+    slack.users["U2"] = {"deleted": True}
+    assert not (await client.users_info(user="U1"))["user"]["deleted"]
+    assert (await client.users_info(user="U2"))["user"]["deleted"]
+    assert (await client.users_info(user=BOT_USER_ID))["user"]["is_bot"]
+    with pytest.raises(SlackApiError) as info:
+        await client.users_info(user="U0ANYONE")
+    assert "user_not_found" == info.value.response["error"]
+
+
+async def test_an_empty_usergroup_has_no_users(slack: FakeSlack, client: AsyncWebClient) -> None:
+    slack.usergroups["S0EMPTY"] = []
+    assert [] == (await client.usergroups_users_list(usergroup="S0EMPTY"))["users"]
+
+
+async def test_membership_comes_from_channels(slack: FakeSlack, client: AsyncWebClient) -> None:
+    """A channel the bot is not in says so in conversations.info and refuses its posts."""
+    slack.add_channel("C0OUT", member=False, name="elsewhere")
+    channel = (await client.conversations_info(channel="C0OUT"))["channel"]
+    assert (channel["is_member"], channel["name"]) == (False, "elsewhere")
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_postMessage(channel="C0OUT", text="x")
+    assert "not_in_channel" == info.value.response["error"]
+    assert (await client.conversations_info(channel="C0IN"))["channel"]["is_member"]
+
+
+def test_the_standin_imports_nothing_from_the_bot() -> None:
+    """bot.standin loads no other part of the bot."""
+    code = (
+        "import sys, bot.standin\n"
+        "print(' '.join(m for m in sys.modules if m.startswith(('bot.', 'handlers'))"
+        " and not m.startswith('bot.standin')))"
+    )
+    done = subprocess.run(  # noqa: S603 -- our own interpreter, fixed code
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "" == done.stdout.strip()

@@ -1,27 +1,48 @@
-"""Local stand-ins for Slack, for tests and the offline demo: a fake Web API and signed requests.
+"""Local stand-ins for Slack, for tests and the offline demo: a fake Web API (with scopes and
+Socket Mode) and the signed requests Slack sends to an app.
 
-The bot never imports this package; it imports nothing from the rest of the bot.
+The bot never imports this package; it imports nothing from the rest of the bot (`stack`, which
+runs the bot against it, is imported on its own).
 """
 
 from __future__ import annotations
 
-from bot.standin.slack_api import (
+from bot.standin.records import (
+    APP_ID,
     BOT_ID,
     BOT_USER_ID,
+    OTHER_APP_ID,
+    OTHER_BOT_ID,
+    OTHER_USER_ID,
     TEAM_ID,
     Call,
     Edit,
     Ephemeral,
     Event,
-    FakeSlack,
     Message,
+    ViewRecord,
     WaitTimeout,
 )
-from bot.standin.slack_requests import block_actions_body, post_signed, sign, slash_command_body
+from bot.standin.slack_api import FakeSlack
+from bot.standin.slack_requests import (
+    block_actions_body,
+    block_actions_payload,
+    interactive_body,
+    post_signed,
+    sign,
+    slash_command_body,
+    slash_command_payload,
+)
+from bot.standin.workspace import SCOPES
 
 __all__ = [
+    "APP_ID",
     "BOT_ID",
     "BOT_USER_ID",
+    "OTHER_APP_ID",
+    "OTHER_BOT_ID",
+    "OTHER_USER_ID",
+    "SCOPES",
     "TEAM_ID",
     "Call",
     "Edit",
@@ -29,9 +50,13 @@ __all__ = [
     "Event",
     "FakeSlack",
     "Message",
+    "ViewRecord",
     "WaitTimeout",
     "block_actions_body",
+    "block_actions_payload",
+    "interactive_body",
     "post_signed",
     "sign",
     "slash_command_body",
+    "slash_command_payload",
 ]

@@ -1,30 +1,61 @@
-"""Build and sign the HTTP requests Slack sends to an app: slash commands and block_actions.
+"""Build and sign the HTTP requests Slack sends to an app: slash commands and block_actions on
+messages (buttons and selects), plus the pieces every interaction payload shares.
 
-Bodies are the exact bytes to POST, so the signature covers what goes on the wire.
-This module imports nothing from the rest of the bot.
+Bodies are the exact bytes to POST, so the signature covers what goes on the wire; each `*_body`
+has a `*_payload` twin that is what a Socket Mode envelope carries. Views live in
+`view_requests`, the Events API in `event_requests`. Imports nothing from the rest of the bot.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import itertools
 import json
 import time
-from typing import Any
-from urllib.parse import urlencode
+from collections.abc import Callable
+from typing import Any, ParamSpec
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
+from slack_sdk.signature import SignatureVerifier
 
-__all__ = ["block_actions_body", "post_signed", "sign", "slash_command_body"]
+from bot.standin.records import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID
+
+__all__ = [
+    "block_actions_body",
+    "block_actions_payload",
+    "interactive_body",
+    "post_signed",
+    "sign",
+    "slash_command_body",
+    "slash_command_payload",
+]
 
 _FORM = "application/x-www-form-urlencoded"
+P = ParamSpec("P")
 _counter = itertools.count(1)
 
 
-def _trigger_id() -> str:
+def local_trigger_id() -> str:
+    """A trigger_id in Slack's shape that no `FakeSlack` issued (views.open refuses it)."""
     n = next(_counter)
     return f"{n}.{int(time.time())}.{hashlib.sha256(str(n).encode()).hexdigest()[:12]}"
+
+
+def action_ts() -> str:
+    """A fresh `action_ts`: unique per action, as Slack's are."""
+    return f"{int(time.time())}.{next(_counter) % 1_000_000:06d}"
+
+
+def user_object(user_id: str, team_id: str = TEAM_ID) -> dict[str, Any]:
+    """The `user` object of an interaction payload."""
+    name = user_id.lower()
+    return {"id": user_id, "username": name, "name": name, "team_id": team_id}
+
+
+def interactive_body(payload: dict[str, Any]) -> bytes:
+    """An interaction payload as Slack POSTs it: `payload=<JSON>`, form-encoded."""
+    return urlencode({"payload": json.dumps(payload)}).encode()
 
 
 def slash_command_body(
@@ -34,12 +65,15 @@ def slash_command_body(
     user_id: str = "U0REQUEST1",
     channel_id: str = "C0INCIDENT",
     command: str = "/cce-upgrade",
-    team_id: str = "T111",
+    team_id: str = TEAM_ID,
     user_name: str | None = None,
     channel_name: str = "incident",
     trigger_id: str | None = None,
 ) -> bytes:
-    """A form-encoded slash command, with every field Slack sends outside Enterprise Grid."""
+    """A form-encoded slash command, with every field Slack sends outside Enterprise Grid.
+
+    Pass a `trigger_id` from `FakeSlack.new_trigger_id()` when the command may open a modal.
+    """
     fields = {
         "token": "legacy-verification-token",
         "team_id": team_id,
@@ -50,37 +84,50 @@ def slash_command_body(
         "user_name": user_name if user_name is not None else user_id.lower(),
         "command": command,
         "text": text,
-        "api_app_id": "A111",
+        "api_app_id": APP_ID,
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": trigger_id if trigger_id is not None else _trigger_id(),
+        "trigger_id": trigger_id if trigger_id is not None else local_trigger_id(),
     }
     return urlencode(fields).encode()
 
 
-def block_actions_body(
+def slash_command_payload(text: str, **fields: Any) -> dict[str, Any]:
+    """A slash command as a Socket Mode `slash_commands` envelope carries it: a dict of strings.
+
+    Takes the same arguments as `slash_command_body` (`response_url` is required).
+    """
+    return dict(parse_qsl(slash_command_body(text, **fields).decode(), keep_blank_values=True))
+
+
+def block_actions_payload(
     *,
     action_id: str,
-    value: str,
+    value: str = "",
     user_id: str,
     channel_id: str,
     message_ts: str,
     response_url: str,
     block_id: str = "approval",
-    team_id: str = "T111",
+    team_id: str = TEAM_ID,
     message: dict[str, Any] | None = None,
-) -> bytes:
-    """A button click on a message: `payload=<JSON>`, form-encoded, with a fresh `action_ts`.
+    trigger_id: str | None = None,
+    selected_option: dict[str, Any] | None = None,
+    action_type: str | None = None,
+) -> dict[str, Any]:
+    """A click on a message's button (or, with `selected_option`, a pick in its select menu) as
+    a Socket Mode `interactive` envelope carries it, with a fresh `action_ts`.
 
     `message` is the message as the clicking client shows it (for example
     `FakeSlack.message(...).as_payload()`); a bare bot message is used when it is None.
+    `action_type` defaults to `button`, or `static_select` with a `selected_option`.
     """
     shown = message or {
         "type": "message",
         "ts": message_ts,
-        "user": "UBOT",
-        "bot_id": "BBOT",
-        "app_id": "A111",
+        "user": BOT_USER_ID,
+        "bot_id": BOT_ID,
+        "app_id": APP_ID,
         "text": "",
         "blocks": [],
     }
@@ -92,15 +139,20 @@ def block_actions_body(
     }
     if shown.get("thread_ts"):
         container["thread_ts"] = shown["thread_ts"]
-    name = user_id.lower()
-    action_ts = f"{int(time.time())}.{next(_counter) % 1_000_000:06d}"  # unique per click
-    payload: dict[str, Any] = {
+    action: dict[str, Any] = {"action_id": action_id, "block_id": block_id}
+    if selected_option is None:
+        text = {"type": "plain_text", "text": action_id, "emoji": True}
+        action.update(type=action_type or "button", value=value, text=text)
+    else:
+        action.update(type=action_type or "static_select", selected_option=selected_option)
+    action["action_ts"] = action_ts()
+    return {
         "type": "block_actions",
-        "user": {"id": user_id, "username": name, "name": name, "team_id": team_id},
-        "api_app_id": "A111",
+        "user": user_object(user_id, team_id),
+        "api_app_id": APP_ID,
         "token": "legacy-verification-token",
         "container": container,
-        "trigger_id": _trigger_id(),
+        "trigger_id": trigger_id if trigger_id is not None else local_trigger_id(),
         "team": {"id": team_id, "domain": "acme"},
         "enterprise": None,
         "is_enterprise_install": False,
@@ -108,29 +160,34 @@ def block_actions_body(
         "message": shown,
         "state": {"values": {}},
         "response_url": response_url,
-        "actions": [
-            {
-                "type": "button",
-                "action_id": action_id,
-                "block_id": block_id,
-                "value": value,
-                "text": {"type": "plain_text", "text": action_id, "emoji": True},
-                "action_ts": action_ts,
-            }
-        ],
+        "actions": [action],
     }
-    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def form_body(build: Callable[P, dict[str, Any]]) -> Callable[P, bytes]:
+    """Turn an interaction payload builder into one of the body Slack POSTs, same arguments."""
+
+    def body(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        return interactive_body(build(*args, **kwargs))
+
+    body.__doc__ = f"`{build.__name__}(...)` as Slack POSTs it: `payload=<JSON>`, form-encoded."
+    return body
+
+
+block_actions_body = form_body(block_actions_payload)
 
 
 def sign(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
-    """Headers Slack adds: `v0=` HMAC-SHA256 of `v0:{timestamp}:{body}` keyed by the secret."""
+    """The headers Slack adds: the timestamp, slack_sdk's `v0=` signature and the content type
+    (JSON for an Events API body, a form otherwise)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    base = b"v0:" + ts.encode() + b":" + body
-    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    if signature is None:  # only when the timestamp is None, which it never is here
+        raise ValueError("slack_sdk made no signature")
     content_type = "application/json" if body.lstrip().startswith(b"{") else _FORM
     return {
         "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": f"v0={digest}",
+        "X-Slack-Signature": str(signature),
         "Content-Type": content_type,
     }
 
