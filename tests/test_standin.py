@@ -446,9 +446,9 @@ async def test_membership_comes_from_channels(slack: FakeSlack, client: AsyncWeb
 
 
 def test_the_standin_imports_nothing_from_the_bot() -> None:
-    """bot.standin loads no other part of the bot."""
+    """bot.standin (and the People who act on an app) load no other part of the bot."""
     code = (
-        "import sys, bot.standin\n"
+        "import sys, bot.standin, bot.standin.people\n"
         "print(' '.join(m for m in sys.modules if m.startswith(('bot.', 'handlers'))"
         " and not m.startswith('bot.standin')))"
     )

@@ -1,5 +1,5 @@
-"""Local stand-ins for Slack, for tests and the offline demo: a fake Web API (with scopes and
-Socket Mode) and the signed requests Slack sends to an app.
+"""Local stand-ins for Slack, for tests and the offline demo: a fake Web API (with views, scopes
+and Socket Mode) and the signed requests Slack sends to an app.
 
 The bot never imports this package; it imports nothing from the rest of the bot (`stack`, which
 runs the bot against it, is imported on its own).
@@ -7,6 +7,13 @@ runs the bot against it, is imported on its own).
 
 from __future__ import annotations
 
+from bot.standin.event_requests import (
+    app_home_opened_event,
+    dm_channel,
+    event_callback_body,
+    event_callback_payload,
+    url_verification_body,
+)
 from bot.standin.records import (
     APP_ID,
     BOT_ID,
@@ -33,6 +40,16 @@ from bot.standin.slack_requests import (
     slash_command_body,
     slash_command_payload,
 )
+from bot.standin.view_requests import (
+    block_suggestion_body,
+    block_suggestion_payload,
+    option,
+    view_block_actions_body,
+    view_block_actions_payload,
+    view_submission_body,
+    view_submission_payload,
+)
+from bot.standin.views import TRIGGER_LIFETIME
 from bot.standin.workspace import SCOPES
 
 __all__ = [
@@ -44,6 +61,7 @@ __all__ = [
     "OTHER_USER_ID",
     "SCOPES",
     "TEAM_ID",
+    "TRIGGER_LIFETIME",
     "Call",
     "Edit",
     "Ephemeral",
@@ -52,11 +70,23 @@ __all__ = [
     "Message",
     "ViewRecord",
     "WaitTimeout",
+    "app_home_opened_event",
     "block_actions_body",
     "block_actions_payload",
+    "block_suggestion_body",
+    "block_suggestion_payload",
+    "dm_channel",
+    "event_callback_body",
+    "event_callback_payload",
     "interactive_body",
+    "option",
     "post_signed",
     "sign",
     "slash_command_body",
     "slash_command_payload",
+    "url_verification_body",
+    "view_block_actions_body",
+    "view_block_actions_payload",
+    "view_submission_body",
+    "view_submission_payload",
 ]

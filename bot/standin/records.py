@@ -150,8 +150,10 @@ class ViewRecord:
 
 @dataclass(frozen=True)
 class Event:
-    """One visible thing, in order. `kind` is message, reply, update, ephemeral, response,
-    "modal opened", "modal updated", "modal pushed", "modal closed" or "home published"."""
+    """One visible thing, in order. `kind` is message, reply (the bot's or, per `user` and
+    `extra["bot_id"]`, another poster's), update, ephemeral, response, or for views (`extra`
+    names `view_id` and `callback_id`; `text` is the title): "modal opened", "modal pushed",
+    "modal updated", "modal errors" (`extra["errors"]`), "modal closed", "home published"."""
 
     kind: str
     channel: str | None

@@ -2,9 +2,9 @@
 `response_url` (`/response/{name}`) and the Socket Mode WebSocket (`/link`).
 
 `FakeSlack` is the workspace (`workspace.Workspace`) behind them: it keeps messages, threads,
-ephemerals and response_url posts so tests and the offline demo can look at what the bot
+ephemerals, views and response_url posts so tests and the offline demo can look at what the bot
 did. Here: the HTTP plumbing, the token and scope checks, scripted failures, rate limits and
-delays, and waiting for calls. The methods are in `web_methods`, Socket Mode in
+delays, and waiting for calls. The methods are in `web_methods` and `views`, Socket Mode in
 `socket_mode`. The bot never imports this module; it imports nothing from the rest of the bot.
 """
 
@@ -35,6 +35,7 @@ from bot.standin.records import (
 )
 from bot.standin.slack_requests import block_actions_payload, slash_command_payload
 from bot.standin.socket_mode import SocketLink
+from bot.standin.views import Views
 from bot.standin.web_methods import Reply, WebMethods, needed_scope
 from bot.standin.workspace import SCOPES, Workspace, blocks_of
 
@@ -59,10 +60,11 @@ __all__ = [
 class FakeSlack(Workspace):
     """Slack's Web API, response_url and Socket Mode on a random port, over one workspace.
 
-    `token` is accepted even when it does not look like a Slack token.
+    `token` is accepted even when it does not look like a Slack token. `clock` (seconds, like
+    `time.time`) decides when a trigger id expires; tests advance it instead of sleeping.
     """
 
-    def __init__(self, *, token: str | None = None) -> None:
+    def __init__(self, *, token: str | None = None, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.token = token
         self.calls: list[Call] = []
@@ -76,8 +78,10 @@ class FakeSlack(Workspace):
         self._runner: web.AppRunner | None = None
         self._base = ""
         self._link = SocketLink(self._changed)
+        self._views = Views(self, clock)
         self._methods = {
             **WebMethods(self).handlers(),
+            **self._views.handlers(),
             "apps.connections.open": self._connections_open,
         }
 
@@ -146,6 +150,24 @@ class FakeSlack(Workspace):
     def rate_limit_next(self, method: str, retry_after: int = 1, count: int = 1) -> None:
         """Answer the next `count` calls with 429, `Retry-After`, and leave state untouched."""
         self._rate_limits.setdefault(method, []).extend([retry_after] * count)
+
+    # views -----------------------------------------------------------------------------------
+
+    def new_trigger_id(self, user: str | None = None) -> str:
+        """A trigger id as Slack puts in a command or click: opens one view, within 3 s."""
+        return self._views.new_trigger_id(user)
+
+    def fill_view(
+        self, view_id: str, values: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """The user enters `values` ({block_id: {action_id: value}}) into the view; returns it as
+        Slack puts it in an interaction payload, with everything entered so far in its state."""
+        return self._views.fill(view_id, values)
+
+    def apply_submission_response(self, view_id: str, status: int, body: Any) -> None:
+        """What Slack does with the app's HTTP answer to a view_submission (status, parsed JSON
+        body or None): keep the modal open (errors), update, push, clear, or close it."""
+        self._views.apply_submission_response(view_id, status, body)
 
     # assertions ------------------------------------------------------------------------------
 

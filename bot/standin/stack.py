@@ -7,7 +7,6 @@ Slack would (signed HTTP posts), so the bot runs its production code paths uncha
 from __future__ import annotations
 
 import contextlib
-import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,8 +20,10 @@ from bot.cce.client import RetryPolicy
 from bot.config import BotConfig, Config, Settings
 from bot.simulator import RunningSimulator
 from bot.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
+from bot.standin.people import People
+from bot.standin.records import Message
 from bot.standin.slack_api import FakeSlack
-from bot.standin.slack_requests import block_actions_body, post_signed, slash_command_body
+from bot.standin.slack_requests import post_signed
 
 __all__ = ["BotServer", "Stack", "serve_bot", "stack_config"]
 
@@ -78,7 +79,8 @@ async def serve_bot(
 
 @dataclass
 class Stack:
-    """A running bot with its stand-ins; `command` and `click` act as Slack users."""
+    """A running bot with its stand-ins; `command`, `click` and the rest act as Slack users do,
+    through signed HTTP posts to the bot's /slack/events, with trigger ids the stand-in issued."""
 
     sim: RunningSimulator
     slack: FakeSlack
@@ -89,7 +91,10 @@ class Stack:
     http: httpx.AsyncClient = field(
         default_factory=lambda: httpx.AsyncClient(trust_env=False, timeout=10.0)
     )
-    _n: itertools.count[int] = field(default_factory=itertools.count)
+    people: People = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.people = People(self.slack, self.post)
 
     @property
     def bot(self) -> BotApp:
@@ -133,11 +138,7 @@ class Stack:
         self, text: str, *, user: str = "U0REQUEST1", channel: str = "C0INCIDENT"
     ) -> tuple[httpx.Response, str]:
         """Type `/cce-upgrade <text>`; returns the HTTP answer and the response_url's name."""
-        name = f"cmd-{next(self._n)}"
-        body = slash_command_body(
-            text, user_id=user, channel_id=channel, response_url=self.slack.response_url(name)
-        )
-        return await self.post(body), name
+        return await self.people.command(text, user=user, channel=channel)
 
     async def click(
         self,
@@ -148,20 +149,47 @@ class Stack:
         channel: str = "C0INCIDENT",
         approve: bool = True,
     ) -> tuple[httpx.Response, str]:
-        name = f"act-{next(self._n)}"
-        body = block_actions_body(
-            action_id=APPROVE_ACTION_ID if approve else REJECT_ACTION_ID,
-            value=approval_id,
-            user_id=user,
-            channel_id=channel,
-            message_ts=message_ts,
-            response_url=self.slack.response_url(name),
+        """Click Approve (or Reject) on an approval request."""
+        action_id = APPROVE_ACTION_ID if approve else REJECT_ACTION_ID
+        return await self.people.click(
+            action_id, approval_id, user=user, channel=channel, message_ts=message_ts
         )
-        return await self.post(body), name
+
+    async def click_button(
+        self, message: Message, action_id: str, value: str, *, user: str
+    ) -> tuple[httpx.Response, str]:
+        """Click a button on a posted message, as the client shows the message now."""
+        return await self.people.click_button(message, action_id, value, user=user)
+
+    async def event_home_opened(self, user: str) -> httpx.Response:
+        """`user` opens the bot's Home tab (`app_home_opened`)."""
+        return await self.people.event_home_opened(user)
+
+    async def suggest(
+        self, view_id: str, action_id: str, block_id: str, typed: str, *, user: str | None = None
+    ) -> Any:
+        """Type into an external select of an open view; returns the bot's JSON answer."""
+        return await self.people.suggest(view_id, action_id, block_id, typed, user=user)
+
+    async def select(
+        self, view_id: str, action_id: str, block_id: str, option: Any, *, user: str | None = None
+    ) -> httpx.Response:
+        """Pick `option` in a select (or click a button) inside an open view."""
+        return await self.people.select(view_id, action_id, block_id, option, user=user)
+
+    async def submit(
+        self,
+        view: str | dict[str, Any],
+        values: dict[str, dict[str, Any]] | None = None,
+        *,
+        user: str | None = None,
+    ) -> httpx.Response:
+        """Enter `values` and submit a modal; the HTTP answer carries `response_action`."""
+        return await self.people.submit(view, values, user=user)
 
     def responses(self, name: str) -> list[dict[str, Any]]:
         """What the bot sent to one response_url, in order."""
-        return [r for r in self.slack.responses if r.get("_name") == name]
+        return self.people.responses(name)
 
 
 @contextlib.asynccontextmanager
