@@ -31,13 +31,16 @@ def _settings() -> Settings:
 
 
 def _secret_values(settings: Settings) -> list[str]:
+    """Every configured secret, for the log redaction (`bot.logs`)."""
     fields = (
         settings.slack_bot_token,
         settings.slack_signing_secret,
         settings.slack_app_token,
+        settings.cloud_sdk_ak,  # an access key id alone is half a credential: not for logs
         settings.cloud_sdk_sk,
         settings.cloud_sdk_security_token,
         settings.cce_auth_token,
+        settings.metrics_token,
     )
     return [f.get_secret_value() for f in fields if f is not None]
 
