@@ -293,8 +293,8 @@ def create_app(
     client = slack_client or _slack_client(config)
     secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else None
     # Bolt's own signature check stays off: `BotApp.handle_slack` has verified every request
-    # before Bolt sees it (bot/slack_http.py says why there), and a second HMAC over the body
-    # would only add to the ack. Socket Mode requests are not signed at all.
+    # with slack_sdk's verifier before Bolt sees it (bot/slack/door.py says why there), and a
+    # second HMAC over the body would only add to the ack. Socket Mode requests are not signed.
     bolt = AsyncApp(
         client=client,
         signing_secret=secret or "socket-mode-does-not-verify-signatures",
