@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.config import ConfigError, Settings, load_config
-from bot.logs import configure_logging
+from bot.logs import LOG_LEVELS, configure_logging
 
 __all__ = ["main"]
 
@@ -90,6 +90,9 @@ def cmd_simulator(args: argparse.Namespace) -> int:
             settings.cloud_sdk_ak.get_secret_value(): settings.cloud_sdk_sk.get_secret_value()
         }
     token = settings.cce_auth_token.get_secret_value() if settings.cce_auth_token else None
+    if settings.log_level.upper() not in LOG_LEVELS:
+        levels = ", ".join(LOG_LEVELS)
+        raise ConfigError([f"LOG_LEVEL {settings.log_level!r} is not one of {levels}"])
     configure_logging(settings.log_level, settings.log_format, _secret_values(settings))
     serve(
         args.host,
