@@ -11,11 +11,18 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 from pydantic import ValidationError
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import ConfigError, Settings, load_config
-from bot.logs import configure_logging
+from bot.logs import LOG_LEVELS, configure_logging
+from bot.store import AuditRecord, Store, create_engine
 
 __all__ = ["main"]
 
@@ -31,13 +38,16 @@ def _settings() -> Settings:
 
 
 def _secret_values(settings: Settings) -> list[str]:
+    """Every configured secret, for the log redaction (`bot.logs`)."""
     fields = (
         settings.slack_bot_token,
         settings.slack_signing_secret,
         settings.slack_app_token,
+        settings.cloud_sdk_ak,  # an access key id alone is half a credential: not for logs
         settings.cloud_sdk_sk,
         settings.cloud_sdk_security_token,
         settings.cce_auth_token,
+        settings.metrics_token,
     )
     return [f.get_secret_value() for f in fields if f is not None]
 
@@ -87,6 +97,9 @@ def cmd_simulator(args: argparse.Namespace) -> int:
             settings.cloud_sdk_ak.get_secret_value(): settings.cloud_sdk_sk.get_secret_value()
         }
     token = settings.cce_auth_token.get_secret_value() if settings.cce_auth_token else None
+    if settings.log_level.upper() not in LOG_LEVELS:
+        levels = ", ".join(LOG_LEVELS)
+        raise ConfigError([f"LOG_LEVEL {settings.log_level!r} is not one of {levels}"])
     configure_logging(settings.log_level, settings.log_format, _secret_values(settings))
     serve(
         args.host,
@@ -106,39 +119,83 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(verbose=args.verbose))
 
 
+class AuditUnreadable(Exception):
+    """`audit` cannot read the database; the message says why in one sentence."""
+
+
+def read_only_engine(url: str) -> AsyncEngine:
+    """An engine on `url` that cannot change the database, nor create one.
+
+    SQLite is opened as a read-only URI (`mode=ro`): a missing file is an error instead of a new
+    empty database, and a read-only file or directory is fine. On PostgreSQL every connection's
+    transactions are read-only (`SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY`).
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        if parsed.database in (None, "", ":memory:") or not path.is_file():
+            raise AuditUnreadable(
+                f"the database file {parsed.database or '(none)'} does not exist, so there is no "
+                "audit log to read (check DATABASE_URL)"
+            )
+        uri = "file:" + quote(str(path.resolve()))
+        read_only = parsed.set(database=uri, query={"mode": "ro", "uri": "true"})
+        return create_engine(read_only.render_as_string(hide_password=False))
+    engine = create_engine(url)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _read_only(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        cursor.close()
+
+    return engine
+
+
+def _audit_line(r: AuditRecord) -> str:
+    return json.dumps(
+        {
+            "at": r.at.isoformat(),
+            "action": r.action,
+            "actor": r.actor,
+            "approval_id": r.approval_id,
+            "cluster_id": r.cluster_id,
+            "workflow_id": r.workflow_id,
+            "request_id": r.request_id,
+            **r.detail,
+        },
+        default=str,
+    )
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
-    from bot.store import Store, create_engine
-
+    """Print the audit log; read-only, it never creates or changes anything (SPEC §7)."""
     settings = _settings()
-    since = datetime.fromisoformat(args.since) if args.since else None
+    try:
+        since = datetime.fromisoformat(args.since) if args.since else None
+    except ValueError:
+        raise ConfigError([f"--since {args.since!r} is not an ISO time"]) from None
 
-    async def dump() -> None:
-        store = Store(create_engine(settings.database_url))
+    async def read() -> list[AuditRecord]:
+        store = Store(read_only_engine(settings.database_url))
         try:
-            await store.create_schema()
-            records = await store.audit_log(
+            return await store.audit_log(
                 workflow_id=args.workflow, cluster_id=args.cluster, since=since
             )
         finally:
             await store.dispose()
-        for r in records:
-            print(
-                json.dumps(
-                    {
-                        "at": r.at.isoformat(),
-                        "action": r.action,
-                        "actor": r.actor,
-                        "approval_id": r.approval_id,
-                        "cluster_id": r.cluster_id,
-                        "workflow_id": r.workflow_id,
-                        "request_id": r.request_id,
-                        **r.detail,
-                    },
-                    default=str,
-                )
-            )
 
-    asyncio.run(dump())
+    try:
+        records = asyncio.run(read())
+    except AuditUnreadable as exc:
+        print(f"audit: {exc}", file=sys.stderr)
+        return 1
+    except (SQLAlchemyError, OSError) as exc:
+        why = getattr(exc, "orig", None) or exc
+        print(f"audit: cannot read the audit log: {why}", file=sys.stderr)
+        return 1
+    for r in records:
+        print(_audit_line(r))
     return 0
 
 

@@ -36,6 +36,7 @@ from bot.cce.client import CCEClient, RetryPolicy, http_client
 from bot.cce.signing import AKSKAuth, Credentials, TokenAuth
 from bot.config import Config
 from bot.metrics import Metrics
+from bot.ops import OpsServer, Readiness
 from bot.slack.directory import ApproverDirectory
 from bot.slack.door import (
     KeepAliveRespond,
@@ -236,30 +237,31 @@ class BotApp:
         bolt_response = await self.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
-    async def handle_healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
-    async def handle_readyz(self, request: web.Request) -> web.Response:
+    async def readiness(self) -> Readiness:
+        """Ready once started and while the database answers (for `/readyz`)."""
         db = await self.store.ping()
-        ok = db and self._started
-        return web.json_response({"ok": ok, "database": db}, status=200 if ok else 503)
+        return Readiness(db and self._started, {"database": db})
 
-    async def handle_metrics(self, request: web.Request) -> web.Response:
+    async def update_open_watches(self) -> None:
+        """Before a scrape: the open-watches gauge is read from the database on demand."""
         try:
-            open_watches: int | None = await self.store.count_open_watches()
+            self.metrics.watches_open(await self.store.count_open_watches())
         except Exception:  # the database is down: /readyz says so; metrics still answer
-            open_watches = None
-        return web.Response(
-            body=self.metrics.render(open_watches),
-            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
-        )
+            logger.debug("metrics.open_watches.failed", exc_info=True)
+
+    def ops_app(self) -> web.Application:
+        """The ops port's app (`bot.ops`): health, readiness and metrics, never Slack."""
+        token = self.config.settings.metrics_token
+        return OpsServer(
+            readiness=self.readiness,
+            registry=self.metrics.registry,
+            before_scrape=self.update_open_watches,
+            metrics_token=token.get_secret_value() if token else None,
+        ).web_app()
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
-        app.router.add_post("/slack/events", self.handle_slack)
-        app.router.add_get("/healthz", self.handle_healthz)
-        app.router.add_get("/readyz", self.handle_readyz)
-        app.router.add_get("/metrics", self.handle_metrics)
+        app.router.add_post("/slack/events", self.handle_slack)  # only that: SPEC §7
         return app
 
 
@@ -291,8 +293,8 @@ def create_app(
     client = slack_client or _slack_client(config)
     secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else None
     # Bolt's own signature check stays off: `BotApp.handle_slack` has verified every request
-    # before Bolt sees it (bot/slack_http.py says why there), and a second HMAC over the body
-    # would only add to the ack. Socket Mode requests are not signed at all.
+    # with slack_sdk's verifier before Bolt sees it (bot/slack/door.py says why there), and a
+    # second HMAC over the body would only add to the ack. Socket Mode requests are not signed.
     bolt = AsyncApp(
         client=client,
         signing_secret=secret or "socket-mode-does-not-verify-signatures",

@@ -26,6 +26,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.cce.endpoints import ClusterRef, endpoint_for_region, validate_endpoint
 from bot.cce.errors import CCEInvalidRequest
+from bot.config_rules import (
+    SlackChannelID,
+    SlackUsergroupID,
+    SlackUserID,
+    duration_problems,
+    settings_problems,
+)
 from bot.domain.durations import parse_duration
 from bot.domain.ids import InvalidID, validate_cluster_id, validate_project_id
 
@@ -109,8 +116,8 @@ class ProjectConfig(_Strict):
 
 
 class Approvers(_Strict):
-    users: list[str] = Field(default_factory=list)
-    usergroups: list[str] = Field(default_factory=list)
+    users: list[SlackUserID] = Field(default_factory=list)
+    usergroups: list[SlackUsergroupID] = Field(default_factory=list)
 
 
 class ApprovalConfig(_Strict):
@@ -141,7 +148,7 @@ class WatchConfig(_Strict):
 class AlertsConfig(_Strict):
     """SPEC §10.3: where and how often the bot looks for failed or stalled upgrades."""
 
-    channel: str
+    channel: SlackChannelID
     interval: Duration = timedelta(minutes=1)
     stalled_after: Duration = timedelta(minutes=45)
     clusters: list[str] | None = None  # aliases, names or ids; None: every cluster it can see
@@ -171,7 +178,7 @@ class BotConfig(_Strict):
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
     approvers: Approvers = Field(default_factory=Approvers)
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
-    channels: list[str] | None = None
+    channels: list[SlackChannelID] | None = None
     watch: WatchConfig = Field(default_factory=WatchConfig)
     alerts: AlertsConfig | None = None
     cce: CCEConfig = Field(default_factory=CCEConfig)
@@ -303,7 +310,17 @@ def _semantic_problems(
             )
     if file_ok and not bot.approvers.users and not bot.approvers.usergroups:
         problems.append("approvers: no users or usergroups listed, so nobody could approve")
+    problems += settings_problems(s, http_mode=s.slack_app_token is None)
     return problems
+
+
+def _sections_that_parse(raw: dict[str, Any], exc: ValidationError) -> BotConfig | None:
+    """The file without its broken sections, so the rules still check every other one."""
+    broken = {err["loc"][0] for err in exc.errors() if err["loc"]}
+    try:
+        return BotConfig.model_validate({k: v for k, v in raw.items() if k not in broken})
+    except ValidationError:
+        return None
 
 
 def load_config(settings: Settings | None = None, *, mode: str = "run") -> Config:
@@ -322,11 +339,14 @@ def load_config(settings: Settings | None = None, *, mode: str = "run") -> Confi
         raw, file_problems = _read_yaml(path)
         problems += file_problems
     try:
-        bot = BotConfig.model_validate(raw)
+        bot: BotConfig | None = BotConfig.model_validate(raw)
+        parsed = bot
     except ValidationError as exc:
         problems += _pydantic_problems(exc, "config: ")
         bot = None
+        parsed = _sections_that_parse(raw, exc)
     problems += _semantic_problems(settings, bot or BotConfig(), mode, file_ok=bot is not None)
+    problems += duration_problems(parsed) if parsed is not None else []
     if problems or bot is None:
         raise ConfigError(problems)
     return Config(settings, bot)

@@ -1,8 +1,9 @@
 """Logging, configured once by the CLI: console lines for people, JSON lines for machines.
 
 Each record is an event name plus `extra` fields (approval_id, workflow_id, request_id, …).
-httpx/httpcore log every request, so they are held at WARNING. A redaction filter replaces any
-configured secret that would still reach a log line.
+httpx/httpcore log every request, so they are held at WARNING. Every configured secret is
+redacted from the finished line, whatever put it there: the message, its args, an `extra` field
+(any type), an exception's text or traceback, or a stack. Imports nothing from the bot.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["RedactSecrets", "configure_logging"]
+__all__ = ["LOG_LEVELS", "ConsoleFormatter", "JSONFormatter", "Redacting", "configure_logging"]
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+REDACTED = "***"
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -34,6 +37,8 @@ class JSONFormatter(logging.Formatter):
         }
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            data["stack"] = self.formatStack(record.stack_info)
         return json.dumps(data, default=str)
 
 
@@ -45,39 +50,51 @@ class ConsoleFormatter(logging.Formatter):
             line += f" {extras}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
         return line
 
 
-class RedactSecrets(logging.Filter):
-    """Replace every known secret value in a formatted record with `***`."""
+class Redacting(logging.Formatter):
+    """Wraps a formatter and replaces every secret in its finished line with `***`.
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    Redacting the output, not the record, leaves nothing that is formatted outside the redaction
+    (tracebacks, stacks, str() of any `extra` value). Each secret is also looked for as JSON and
+    `repr()` escape it, so a secret with a quote, a backslash or non-ASCII text in it cannot slip
+    through a JSON line or a traceback's repr. Longest first, so a secret that contains another
+    is replaced whole.
+    """
+
+    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = [s for s in secrets if s and len(s) >= 4]
+        self.inner = inner
+        forms = set()
+        for secret in secrets:
+            if secret:
+                forms |= {
+                    secret,
+                    json.dumps(secret)[1:-1],
+                    json.dumps(secret, ensure_ascii=False)[1:-1],
+                    repr(secret)[1:-1],
+                }
+        self._forms = sorted(forms, key=len, reverse=True)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
-        message = record.getMessage()
-        cleaned = message
-        for secret in self._secrets:
-            cleaned = cleaned.replace(secret, "***")
-        if cleaned != message:
-            record.msg, record.args = cleaned, ()
-        for key, value in _extras(record).items():
-            if isinstance(value, str):
-                for secret in self._secrets:
-                    value = value.replace(secret, "***")
-                setattr(record, key, value)
-        return True
+    def redact(self, text: str) -> str:
+        for form in self._forms:
+            text = text.replace(form, REDACTED)
+        return text
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(self.inner.format(record))
 
 
 def configure_logging(
     level: str = "INFO", fmt: str = "console", secrets: Iterable[str] = ()
 ) -> None:
+    """Log to stderr as `fmt` at `level` (one of `LOG_LEVELS`, any case), secrets redacted."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JSONFormatter() if fmt == "json" else ConsoleFormatter())
-    handler.addFilter(RedactSecrets(secrets))
+    inner = JSONFormatter() if fmt == "json" else ConsoleFormatter()
+    handler.setFormatter(Redacting(inner, secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -1,9 +1,9 @@
-"""Prometheus metrics for `GET /metrics`, on a registry of the app's own (not the global one),
-so two bots in one process (tests, the demo) never share counters."""
+"""Prometheus metrics for `GET /metrics` (served by `bot.ops`), on a registry of the app's own
+(not the global one), so two bots in one process (tests, the demo) never share counters."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["Metrics"]
 
@@ -62,7 +62,6 @@ class Metrics:
     def slack_error(self, method: str, error: str) -> None:
         self.slack_errors.labels(method, error[:40]).inc()
 
-    def render(self, open_watches: int | None = None) -> bytes:
-        if open_watches is not None:
-            self.open_watches.set(open_watches)
-        return generate_latest(self.registry)
+    def watches_open(self, count: int) -> None:
+        """Set before a scrape (`bot.ops`), from the database: watches are rows, not events."""
+        self.open_watches.set(count)

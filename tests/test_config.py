@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from bot.__main__ import main
 from bot.config import BotConfig, Config, Settings
@@ -139,3 +141,214 @@ def test_raw_cluster_id_needs_a_default_project() -> None:
 def test_durations(text: object, seconds: float) -> None:
     """Durations as people write them."""
     assert seconds == parse_duration(text).total_seconds()
+
+
+# -- the rules beyond types (bot/config_rules.py) -------------------------------------------
+
+GOOD_ENV = {
+    "SLACK_BOT_TOKEN": "xoxb-1",
+    "SLACK_APP_TOKEN": "xapp-1",
+    "CLOUD_SDK_AK": "AK",
+    "CLOUD_SDK_SK": "SK",
+}
+HTTP_MODE = {"SLACK_APP_TOKEN": None, "SLACK_SIGNING_SECRET": "s"}
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def check_with(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    changes: dict[str, Any],
+    env: dict[str, str | None],
+) -> tuple[int, str]:
+    text = yaml.safe_dump(_merged(yaml.safe_load(GOOD), changes))
+    environment = {**GOOD_ENV, **env}
+    for name, value in environment.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+    present = {k: v for k, v in environment.items() if v is not None}
+    return run_check(tmp_path, monkeypatch, text, **present)
+
+
+BAD_CONFIGS: dict[str, tuple[dict[str, Any], dict[str, str | None], str]] = {
+    "approver-a-name": (
+        {"approvers": {"users": ["@lead"]}},
+        {},
+        "approvers.users.0: '@lead' is not a Slack user ID (like U012LEAD1)",
+    ),
+    "approver-lower-case": (
+        {"approvers": {"users": ["u012lead1"]}},
+        {},
+        "approvers.users.0: 'u012lead1' is not a Slack user ID",
+    ),
+    "usergroup-a-user": (
+        {"approvers": {"usergroups": ["U012LEAD1"]}},
+        {},
+        "approvers.usergroups.0: 'U012LEAD1' is not a Slack user group ID (like S0SRELEADS)",
+    ),
+    "channel-a-name": (
+        {"channels": ["#incident"]},
+        {},
+        "channels.0: '#incident' is not a Slack channel ID (like C0INCIDENT)",
+    ),
+    "alerts-channel-a-user": (
+        {"alerts": {"channel": "U012LEAD1"}},
+        {},
+        "alerts.channel: 'U012LEAD1' is not a Slack channel ID",
+    ),
+    "interval-zero": (
+        {"watch": {"interval": "0s"}},
+        {},
+        "watch.interval: '0s' is not a positive duration",
+    ),
+    "fast-interval-under-a-second": (
+        {"watch": {"fast_interval": "500ms"}},
+        {},
+        "watch.fast_interval is 500ms; it must be at least 1s",
+    ),
+    "fast-interval-slower": (
+        {"watch": {"interval": "10s", "fast_interval": "30s"}},
+        {},
+        "watch.fast_interval is 30s; it must be at most 10s (watch.interval)",
+    ),
+    "outage-warning-before-a-poll": (
+        {"watch": {"interval": "1m", "outage_warning_after": "30s"}},
+        {},
+        "watch.outage_warning_after is 30s; it must be at least 1m (watch.interval)",
+    ),
+    "max-duration-before-a-poll": (
+        {"watch": {"interval": "1m", "max_duration": "30s", "outage_warning_after": "5m"}},
+        {},
+        "watch.max_duration is 30s; it must be at least 1m (watch.interval)",
+    ),
+    "rollback-grace-before-a-poll": (
+        {"watch": {"interval": "1m", "rollback_grace": "20s"}},
+        {},
+        "watch.rollback_grace is 20s; it must be at least 1m (watch.interval)",
+    ),
+    "watch-lease-too-short": (
+        {"watch": {"lease": "1s"}},
+        {},
+        "watch.lease is 1s; it must be at least 3s",
+    ),
+    "recovery-lease-too-short": (
+        {"recovery": {"lease": "2s"}},
+        {},
+        "recovery.lease is 2s; it must be at least 3s",
+    ),
+    "recovery-lease-too-long": (
+        {"recovery": {"lease": "10m"}},
+        {},
+        "recovery.lease is 10m; it must be at most 5m",
+    ),
+    "give-up-before-a-takeover": (
+        {"recovery": {"lease": "1m", "give_up_after": "90s"}},
+        {},
+        "recovery.give_up_after is 1m 30s; it must be at least 2m (twice recovery.lease)",
+    ),
+    "expires-too-soon": (
+        {"approval": {"expires_after": "30s"}},
+        {},
+        "approval.expires_after is 30s; it must be at least 1m",
+    ),
+    "alerts-too-often": (
+        {"alerts": {"channel": "C0INCIDENT", "interval": "5s"}},
+        {},
+        "alerts.interval is 5s; it must be at least 10s",
+    ),
+    "stall-before-a-look": (
+        {"alerts": {"channel": "C0INCIDENT", "interval": "5m", "stalled_after": "1m"}},
+        {},
+        "alerts.stalled_after is 1m; it must be at least 5m (alerts.interval)",
+    ),
+    "cluster-cache-too-long": (
+        {"cce": {"cluster_cache": "2h"}},
+        {},
+        "cce.cluster_cache is 2h; it must be at most 1h",
+    ),
+    "log-level-unknown": (
+        {},
+        {"LOG_LEVEL": "verbose"},
+        "LOG_LEVEL 'verbose' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+    ),
+    "ops-port-is-the-slack-port": (
+        {},
+        {**HTTP_MODE, "PORT": "8000", "OPS_PORT": "8000"},
+        "OPS_PORT and PORT are both 8000",
+    ),
+    "ops-port-out-of-range": (
+        {},
+        {"OPS_PORT": "70000"},
+        "OPS_PORT 70000 is not a TCP port (1 to 65535)",
+    ),
+    "port-zero": ({}, {**HTTP_MODE, "PORT": "0"}, "PORT 0 is not a TCP port (1 to 65535)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_each_bad_config_gives_its_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """One broken rule: exit 1, exactly one problem listed, in plain words, no traceback."""
+    changes, env, expected = BAD_CONFIGS[case]
+    code, text = check_with(tmp_path, monkeypatch, changes, env)
+    assert (1, True) == (code, expected in text), text
+    assert "The configuration has 1 problem(s)" in text
+    assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    "env", [{"LOG_LEVEL": "debug"}, {"LOG_LEVEL": "Warning"}, {"OPS_PORT": "3000"}]
+)
+def test_good_variations_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str | None]
+) -> None:
+    """LOG_LEVEL in any case; in Socket Mode PORT is not opened, so OPS_PORT may equal it."""
+    code, text = check_with(tmp_path, monkeypatch, {"watch": {"fast_interval": "2s"}}, env)
+    assert (0, "Configuration OK") == (code, text[:16]), text
+
+
+def test_every_broken_rule_is_listed_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    changes = {
+        "approvers": {"users": ["lead"]},
+        "watch": {"interval": "500ms", "fast_interval": "20s"},
+        "recovery": {"lease": "1s"},
+    }
+    env = {"LOG_LEVEL": "loud", "OPS_PORT": "0"}
+    code, text = check_with(tmp_path, monkeypatch, changes, env)
+    assert code == 1
+    assert "The configuration has 6 problem(s)" in text
+    assert "watch.interval is 500ms" in text
+    for part in (
+        "approvers.users.0",
+        "watch.fast_interval",
+        "recovery.lease",
+        "LOG_LEVEL",
+        "OPS_PORT",
+    ):
+        assert part in text
+
+
+def test_run_refuses_an_unknown_log_level_in_a_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run` used to crash in logging.setLevel; now it stops before starting anything."""
+    path = tmp_path / "bot.yaml"
+    path.write_text(GOOD)
+    monkeypatch.chdir(tmp_path)
+    for name, value in {**GOOD_ENV, "BOT_CONFIG": str(path), "LOG_LEVEL": "chatty"}.items():
+        monkeypatch.setenv(name, value)
+    assert 2 == main(["run"])
+    err = capsys.readouterr().err
+    assert "LOG_LEVEL 'chatty' is not one of" in err and "Traceback" not in err

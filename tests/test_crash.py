@@ -66,6 +66,7 @@ class BotProcess:
         self.log_dir = log_dir
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
+        self.ops_url = ""
         self.runs = 0
         self._log: IO[bytes] | None = None
 
@@ -77,17 +78,20 @@ class BotProcess:
         """Popen only forks and execs; the readiness wait is the async part."""
         assert self.proc is None, "already running"
         self.runs += 1
-        port = _free_port()
+        port, ops_port = _free_port(), _free_port()
+        while ops_port == port:
+            ops_port = _free_port()
         self._log = (self.log_dir / f"bot-{self.runs}.stderr.log").open("wb")
         self.proc = subprocess.Popen(  # noqa: S603  our own CLI, fixed arguments
             [sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port)],
-            env=self.env,
+            env={**self.env, "OPS_PORT": str(ops_port)},
             cwd=self.log_dir,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=self._log,
         )
         self.url = f"http://127.0.0.1:{port}"
+        self.ops_url = f"http://127.0.0.1:{ops_port}"  # /readyz is there, never on the Slack port
 
     async def _wait_ready(self) -> None:
         loop = asyncio.get_running_loop()
@@ -98,7 +102,7 @@ class BotProcess:
                 if self.proc.poll() is not None:
                     raise AssertionError(f"the bot exited ({self.proc.returncode}): {self.stderr}")
                 try:
-                    if (await client.get(self.url + "/readyz")).status_code == 200:
+                    if (await client.get(self.ops_url + "/readyz")).status_code == 200:
                         return
                 except httpx.TransportError:
                     pass
@@ -212,7 +216,7 @@ def _free_port() -> int:
 def _env(tmp_path: Path, sim: RunningSimulator, slack: FakeSlack) -> dict[str, str]:
     config: dict[str, Any] = bot_yaml(
         approval={"recover_unsent_after": "1s", "settle_after": "2s"},
-        watch={"interval": "1s", "lease": "3s"},
+        watch={"interval": "1s", "fast_interval": "1s", "lease": "3s"},
     )
     path = tmp_path / "bot.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")

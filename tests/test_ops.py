@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.exposition import choose_encoder
 
 import handlers.commands
-from bot.__main__ import main
+from bot.__main__ import _secret_values, main
+from bot.config import Settings
 from bot.logs import configure_logging
 from bot.simulator import RunningSimulator, running_simulator
 from bot.slack.scopes import NEEDED, missing_scopes
@@ -29,6 +31,7 @@ from tests.e2e import (
     bot_yaml,
     cancel_failed_workflow,
 )
+from tests.test_logs import SECRETS
 
 ROOT = Path(__file__).parent.parent
 
@@ -48,14 +51,14 @@ async def test_metrics_move_when_the_flow_runs(sim: RunningSimulator, sqlite_url
     """Commands, approvals, cancel calls, API latency and open watches are exposed and move."""
     async with running_stack(sim, sqlite_url, bot_yaml()) as stack:
         assert stack.server is not None
-        before = (await stack.http.get(stack.server.url + "/metrics")).text
+        before = (await stack.http.get(stack.server.ops_url + "/metrics")).text
         assert 0 == metric(before, "cce_bot_cancel_calls_total")
         await cancel_failed_workflow(stack)
         await stack.command("frobnicate")
         stack.slack.fail_next("chat.postMessage", error="not_in_channel")
         _, name = await stack.command(f"watch staging-eu {WF_RUNNING}")
         await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
-        response = await stack.http.get(stack.server.url + "/metrics")
+        response = await stack.http.get(stack.server.ops_url + "/metrics")
         assert response.status_code == 200
         text = response.text
     assert 1 == metric(text, "cce_bot_commands_total", command="cancel", outcome="ok")
@@ -68,6 +71,67 @@ async def test_metrics_move_when_the_flow_runs(sim: RunningSimulator, sqlite_url
     assert 1 == metric(text, "cce_bot_open_watches")
     assert 1 == metric(text, "cce_bot_slack_api_errors_total", error="not_in_channel")
     assert "cce_bot_poll_errors_total" in text
+
+
+PROMETHEUS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+
+
+def prometheus_type(accept: str) -> str:
+    """The content type prometheus_client itself answers for this Accept header."""
+    return choose_encoder(accept)[1]
+
+
+async def test_health_and_metrics_are_on_the_ops_port_only(
+    sim: RunningSimulator, sqlite_url: str
+) -> None:
+    """SPEC §7: /healthz, /readyz and /metrics answer on OPS_PORT; the public Slack port serves
+    POST /slack/events and nothing else."""
+    async with running_stack(sim, sqlite_url, bot_yaml()) as stack:
+        assert stack.server is not None
+        slack_port, ops_port = stack.server.url, stack.server.ops_url
+        assert slack_port != ops_port
+        for path in ("/healthz", "/readyz", "/metrics"):
+            assert 404 == (await stack.http.get(slack_port + path)).status_code, path
+        assert 404 == (await stack.http.post(ops_port + "/slack/events", content=b"")).status_code
+        assert 200 == (await stack.http.get(ops_port + "/healthz")).status_code
+        ready = await stack.http.get(ops_port + "/readyz")
+        assert (200, {"ok": True, "database": True}) == (ready.status_code, ready.json())
+        metrics = await stack.http.get(ops_port + "/metrics")
+        # What Prometheus itself asks for: the library negotiates the format and its type.
+        scraped = await stack.http.get(ops_port + "/metrics", headers={"Accept": PROMETHEUS})
+    assert (200, prometheus_type("*/*")) == (metrics.status_code, metrics.headers["content-type"])
+    assert "# TYPE cce_bot_open_watches gauge" in metrics.text
+    assert prometheus_type(PROMETHEUS) == scraped.headers["content-type"]
+    assert scraped.text.rstrip().endswith("# EOF")  # OpenMetrics, as asked
+
+
+METRICS_TOKEN = "mt-9f1c2e7a5b3d"
+
+
+async def test_metrics_token_is_required_when_set(sim: RunningSimulator, sqlite_url: str) -> None:
+    """With METRICS_TOKEN, /metrics wants `Authorization: Bearer <token>`: anything else is 401;
+    the health endpoints stay open for probes."""
+    async with running_stack(sim, sqlite_url, bot_yaml(), metrics_token=METRICS_TOKEN) as stack:
+        assert stack.server is not None
+        url = stack.server.ops_url + "/metrics"
+        refused = [
+            {},
+            {"Authorization": "Bearer"},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": f"Bearer {METRICS_TOKEN}x"},
+            {"Authorization": f"bearer {METRICS_TOKEN[:-1]}"},
+            {"Authorization": f"Basic {METRICS_TOKEN}"},
+            {"Authorization": METRICS_TOKEN},
+            {"Authorization": f"Bearer {METRICS_TOKEN[:-1]}é".encode()},
+        ]
+        for headers in refused:
+            response = await stack.http.get(url, headers=headers)
+            assert (401, "cce_bot" not in response.text) == (response.status_code, True), headers
+        right = await stack.http.get(url, headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert (200, prometheus_type("*/*")) == (right.status_code, right.headers["content-type"])
+        assert "cce_bot_open_watches" in right.text
+        for path in ("/healthz", "/readyz"):
+            assert 200 == (await stack.http.get(stack.server.ops_url + path)).status_code
 
 
 class Proxy:
@@ -115,30 +179,23 @@ async def test_readyz_fails_while_the_database_is_gone(sim: RunningSimulator) ->
     url = f"{match[1]}127.0.0.1:{port}{match[4]}"
     async with running_stack(sim, url, bot_yaml()) as stack:
         assert stack.server is not None
-        ready = await stack.http.get(stack.server.url + "/readyz")
+        ready = await stack.http.get(stack.server.ops_url + "/readyz")
         assert (200, True) == (ready.status_code, ready.json()["database"])
         await proxy.cut()
-        gone = await stack.http.get(stack.server.url + "/readyz")
+        gone = await stack.http.get(stack.server.ops_url + "/readyz")
         assert (503, False) == (gone.status_code, gone.json()["database"])
-        assert 200 == (await stack.http.get(stack.server.url + "/healthz")).status_code
-        metrics = await stack.http.get(stack.server.url + "/metrics")
+        assert 200 == (await stack.http.get(stack.server.ops_url + "/healthz")).status_code
+        metrics = await stack.http.get(stack.server.ops_url + "/metrics")
         assert metrics.status_code == 200
-
-
-SECRETS = {
-    "slack_bot_token": "xoxb-9081726354-1122334455-AbCdEfGhIjKlMnOpQrStUvWx",
-    "slack_signing_secret": "8f3c1a9e7b2d4f6a0c5e9b1d3f7a2c4e",
-    "cce_auth_token": "MIIZeAYJKoZIhvcNAQcCoIIZaTCCGWUCAQExDTALBglghkgBZQMEAgEwghe",
-}
 
 
 @pytest.fixture
 def json_logs() -> Iterator[io.StringIO]:
-    """Configure logging as `run` does with LOG_FORMAT=json, into a buffer."""
+    """Configure logging as `run` does with LOG_FORMAT=json and these secrets, into a buffer."""
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
     buffer = io.StringIO()
-    configure_logging("DEBUG", "json", SECRETS.values())
+    configure_logging("DEBUG", "json", _secret_values(Settings(**SECRETS)))
     root.handlers[0].stream = buffer  # type: ignore[attr-defined]
     yield buffer
     root.handlers[:], _ = saved
@@ -148,14 +205,22 @@ def json_logs() -> Iterator[io.StringIO]:
 async def test_json_logs_and_slack_posts_carry_no_secret(
     json_logs: io.StringIO, sqlite_url: str
 ) -> None:
-    """A full flow with real-looking secrets: none appears in the logs or in any Slack post."""
+    """A full flow (AK/SK signing, a metrics scrape) with real-looking secrets: none appears in
+    the logs or in any Slack post."""
+    credentials = {SECRETS["cloud_sdk_ak"]: SECRETS["cloud_sdk_sk"]}
     async with (
-        running_simulator(token=SECRETS["cce_auth_token"]) as sim,
+        running_simulator(credentials=credentials) as sim,
         running_stack(sim, sqlite_url, bot_yaml(), **SECRETS) as stack,
     ):
         await cancel_failed_workflow(stack)
         _, name = await stack.command("status prod-eu 00000000-0000-0000-0000-000000000000")
         await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+        assert stack.server is not None
+        wrong = {"Authorization": f"Bearer {SECRETS['metrics_token']}x"}
+        assert (
+            401
+            == (await stack.http.get(stack.server.ops_url + "/metrics", headers=wrong)).status_code
+        )
         posted = json.dumps([c.params for c in stack.slack.calls]) + json.dumps(
             stack.slack.responses
         )

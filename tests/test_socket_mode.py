@@ -178,6 +178,7 @@ async def test_serve_forever_runs_socket_mode(sim: RunningSimulator, sqlite_url:
             slack_app_token=APP_TOKEN,
             slack_signing_secret=None,
             port=0,
+            ops_port=0,
         )
         serving = asyncio.create_task(serve_forever(config, host="127.0.0.1"))
         try:

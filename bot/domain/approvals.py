@@ -18,6 +18,7 @@ __all__ = [
     "ApprovalError",
     "ApprovalPolicy",
     "ApprovalState",
+    "ApproversUnavailable",
     "NotAnApprover",
     "RequestExpired",
     "SelfApproval",
@@ -45,6 +46,16 @@ class NotAnApprover(ApprovalError):
         super().__init__(
             "You are not an approver for CCE upgrade cancellations, so this changes nothing. "
             "Approvers are the users and user groups listed in the bot's config."
+        )
+
+
+class ApproversUnavailable(ApprovalError):
+    """Who is in the approver groups is not known well enough to decide (Slack is not answering)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The bot could not check the approver groups with Slack just now; nothing was "
+            "approved. Try again in a minute."
         )
 
 

@@ -2,8 +2,9 @@
 
 Bolt would parse the body (and crash on odd shapes) before it checks the signature, and a
 non-numeric timestamp makes its verifier raise into the error handler. So the signature is
-checked here on the raw bytes first; only a verified, well-formed request reaches Bolt (which
-then does not verify it a second time, see `bot.app.create_app`).
+checked here on the raw bytes first, by slack_sdk's `SignatureVerifier` behind a guard on the
+headers' shape; only a verified, well-formed request reaches Bolt (which then does not verify it
+a second time, see `bot.app.create_app`). Every refusal is logged once, with its reason.
 
 Also here, the two things that keep the bot's post-ack work off the ack's path: `PostAckGate`
 (follow-up work waits while requests are waiting for their HTTP answer) and `KeepAliveRespond`
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
+import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from ssl import SSLContext
@@ -26,11 +27,10 @@ from urllib.parse import parse_qsl
 import aiohttp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_bolt.context.respond.internals import _build_message
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.models.attachments import Attachment
-from slack_sdk.models.blocks import Block
+from slack_sdk.models import JsonObject
+from slack_sdk.signature import Clock, SignatureVerifier
 from slack_sdk.webhook import WebhookResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -43,11 +43,25 @@ __all__ = [
     "to_bolt_request",
 ]
 
-MAX_SKEW = 300  # seconds, as Slack and Bolt allow
+logger = logging.getLogger(__name__)
+
+MAX_SKEW = 300  # seconds, as Slack and slack_sdk's verifier allow
+# What Slack sends, and all the verifier is ever shown: anything else (a non-ASCII signature
+# would make `hmac.compare_digest` raise, a non-numeric timestamp `int()`) is refused before.
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 class MalformedRequest(ValueError):
     """A verified request whose body is not a shape Slack sends."""
+
+
+class _Clock(Clock):
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+
+    def now(self) -> float:
+        return self._now()
 
 
 def signature_ok(
@@ -56,18 +70,35 @@ def signature_ok(
     body: bytes,
     now: Callable[[], float] = time.time,
 ) -> bool:
-    """Slack's v0 scheme: HMAC-SHA256 over `v0:{timestamp}:{body}`, timestamp within 5 min."""
+    """Slack's v0 signature over `v0:{timestamp}:{body}`, timestamp within 5 min.
+
+    A refusal is logged as `slack.signature.invalid` with its `reason` (`missing secret`,
+    `bad format`, `stale`, `mismatch`), never with the signature or the secret.
+    """
+    reason = _refusal(secret, headers, body, now)
+    if reason is None:
+        return True
+    logger.warning("slack.signature.invalid", extra={"reason": reason})
+    return False
+
+
+def _refusal(
+    secret: str | None, headers: Mapping[str, str], body: bytes, now: Callable[[], float]
+) -> str | None:
     if not secret:
-        return False
+        return "missing secret"
     timestamp = headers.get("X-Slack-Request-Timestamp", "")
     signature = headers.get("X-Slack-Signature", "")
-    if not timestamp.isascii() or not timestamp.isdigit():
-        return False
+    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
+        return "bad format"
     if abs(now() - int(timestamp)) > MAX_SKEW:
-        return False
-    base = b"v0:" + timestamp.encode() + b":" + body
-    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature)
+        return "stale"
+    try:
+        text = body.decode("utf-8")  # the verifier decodes it; Slack only sends UTF-8
+    except UnicodeDecodeError:
+        return "bad format"
+    verifier = SignatureVerifier(secret, clock=_Clock(now))
+    return None if verifier.is_valid(text, timestamp, signature) else "mismatch"
 
 
 def _check_shape(body: dict[str, Any]) -> None:
@@ -170,6 +201,10 @@ class PostAckGate:
         self._slots.release()
 
 
+def _as_dicts(items: Sequence[dict[str, Any] | JsonObject]) -> list[dict[str, Any]]:
+    return [i.to_dict() if isinstance(i, JsonObject) else i for i in items]
+
+
 class KeepAliveRespond(AsyncRespond):
     """Bolt's `respond()`, over a shared keep-alive aiohttp session.
 
@@ -177,7 +212,8 @@ class KeepAliveRespond(AsyncRespond):
     opens a new aiohttp session (with its SSL context and resolver) and a new TCP connection (in
     production also a TLS handshake), then closes them. In bench/ack_latency.py that was the
     largest single cost on the bot's event loop, more than serving the requests themselves. With
-    `session=None` it behaves as Bolt's does. Same arguments and message as Bolt's.
+    `session=None` it behaves as Bolt's does. Same arguments, and the same message, as Bolt's:
+    only the arguments given are sent.
     """
 
     def __init__(
@@ -194,8 +230,8 @@ class KeepAliveRespond(AsyncRespond):
     async def __call__(
         self,
         text: str | dict[str, Any] = "",
-        blocks: Sequence[dict[str, Any] | Block] | None = None,
-        attachments: Sequence[dict[str, Any] | Attachment] | None = None,
+        blocks: Sequence[dict[str, Any] | JsonObject] | None = None,
+        attachments: Sequence[dict[str, Any] | JsonObject] | None = None,
         response_type: str | None = None,
         replace_original: bool | None = None,
         delete_original: bool | None = None,
@@ -206,21 +242,23 @@ class KeepAliveRespond(AsyncRespond):
     ) -> WebhookResponse:
         if self.response_url is None:
             raise ValueError("respond is unsupported here as there is no response_url")
-        if isinstance(text, dict):
-            message = _build_message(**text)
-        else:
-            message = _build_message(
-                text=text,
-                blocks=blocks,
-                attachments=attachments,
-                response_type=response_type,
-                replace_original=replace_original,
-                delete_original=delete_original,
-                unfurl_links=unfurl_links,
-                unfurl_media=unfurl_media,
-                thread_ts=thread_ts,
-                metadata=metadata,
-            )
+        if isinstance(text, dict):  # a whole message, as Bolt's respond() accepts too
+            return await self(**text)
+        message: dict[str, Any] = {"text": text}
+        if blocks:
+            message["blocks"] = _as_dicts(blocks)
+        if attachments:
+            message["attachments"] = _as_dicts(attachments)
+        optional = {
+            "response_type": response_type,
+            "replace_original": replace_original,
+            "delete_original": delete_original,
+            "unfurl_links": unfurl_links,
+            "unfurl_media": unfurl_media,
+            "thread_ts": thread_ts,
+            "metadata": metadata,
+        }
+        message.update({k: v for k, v in optional.items() if v is not None})
         client = AsyncWebhookClient(
             url=self.response_url, session=self.session, proxy=self.proxy, ssl=self.ssl
         )

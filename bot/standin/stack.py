@@ -56,25 +56,36 @@ def stack_config(
 
 @dataclass
 class BotServer:
+    """The bot serving Slack's door on `url` and its ops port (`bot.ops`) on `ops_url`."""
+
     bot: BotApp
     runner: web.AppRunner
     url: str
+    ops_runner: web.AppRunner
+    ops_url: str
 
     async def stop(self) -> None:
         await self.runner.cleanup()
+        await self.ops_runner.cleanup()
         await self.bot.stop()
+
+
+async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    bound_host, bound_port = runner.addresses[0][:2]
+    return runner, f"http://{bound_host}:{bound_port}"
 
 
 async def serve_bot(
     bot: BotApp, host: str = "127.0.0.1", port: int = 0, *, scheduler: bool = True
 ) -> BotServer:
+    """Start the bot, its Slack door on `port` and its ops port on a port of its own."""
     await bot.start(scheduler=scheduler)
-    runner = web.AppRunner(bot.web_app(), access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound_host, bound_port = runner.addresses[0][:2]
-    return BotServer(bot, runner, f"http://{bound_host}:{bound_port}")
+    runner, url = await _serve(bot.web_app(), host, port)
+    ops_runner, ops_url = await _serve(bot.ops_app(), host, 0)
+    return BotServer(bot, runner, url, ops_runner, ops_url)
 
 
 @dataclass
