@@ -211,6 +211,7 @@ def create_app(
                 CIMultiDict(request.headers),
                 body,
                 f"{peer[0]}:{peer[1]}" if peer else "",
+                time.monotonic(),
             )
         )
         fault = knobs.take()

@@ -50,7 +50,7 @@ class Call(NamedTuple):
     """One request as the server received it (path includes the query).
 
     `peer` is the client's address and port: one value per connection, so tests can count
-    connections (and TLS handshakes).
+    connections (and TLS handshakes); `at` is when it arrived (`time.monotonic()`).
     """
 
     method: str
@@ -58,6 +58,7 @@ class Call(NamedTuple):
     headers: Mapping[str, str]  # case-insensitive, as HTTP headers are
     body: bytes
     peer: str = ""
+    at: float = 0.0
 
 
 def running_script(start: int = 0) -> list[Step]:
