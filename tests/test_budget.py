@@ -193,3 +193,15 @@ async def test_a_wait_longer_than_allowed_gives_up_without_sending(
     assert "budget" in str(throttled[0])
     assert len(sim.world.calls) == 2
     assert budget.waiting == 0
+
+
+async def test_a_probe_reports_the_http_latency_not_the_budget_wait(
+    sim: RunningSimulator, clients: Callable[..., CCEClient]
+) -> None:
+    client = clients(Budget(2, burst=1))
+    project = ProjectRef(sim.project_id, sim.url)
+    await client.probe(project)  # spends the one token
+    started = asyncio.get_running_loop().time()
+    probe = await client.probe(project)
+    assert asyncio.get_running_loop().time() - started >= 0.45  # it waited for the budget
+    assert probe.latency_s < 0.4

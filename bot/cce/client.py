@@ -156,14 +156,15 @@ class CCEClient:
         For `doctor`: the clock skew the gateway sees is `server_date - now` (the gateway refuses
         AK/SK signatures more than 15 minutes off). Errors raise the usual typed errors.
         """
-        started = time.perf_counter()
         response = await self._send(
             "probe", project, "GET", project.clusters_path, None, _priority(background)
         )
-        latency = time.perf_counter() - started
         listed = parse(response, ClusterList)
         return Probe(
-            latency, server_date(response), response.headers.get("x-request-id"), len(listed.items)
+            response.elapsed.total_seconds(),  # the HTTP exchange only, not a budget wait
+            server_date(response),
+            response.headers.get("x-request-id"),
+            len(listed.items),
         )
 
     # -- upgrade workflows ------------------------------------------------------------------
