@@ -155,6 +155,8 @@ async def bot_child(opts: dict[str, Any]) -> None:
         "clusters": {"staging-eu": {"cluster_id": STAGING}},
         "approvers": {"users": ["U0LEAD1"]},
         "watch": {"interval": f"{interval:g}s"},
+        # 1,000-5,000 workflows every 10 s is 100-500 reads/s: above the default budget (20/s).
+        "cce": {"max_requests_per_second": 1000},
     }
     bot = create_app(stack_config(sim, slack, opts["database_url"], bot_yaml))
 

@@ -109,6 +109,7 @@ def cmd_simulator(args: argparse.Namespace) -> int:
         rollback_after_cancel=not args.no_rollback,
         credentials=credentials,
         token=token,
+        tls=args.tls,
     )
     return 0
 
@@ -218,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--scenario", type=Path, default=None, help="JSON file of clusters")
     sim.add_argument(
         "--no-rollback", action="store_true", help="after a cancel, do not play out a Rollback task"
+    )
+    sim.add_argument(
+        "--tls", action="store_true", help="serve HTTPS with a certificate made at start"
     )
     sim.set_defaults(func=cmd_simulator)
     demo = sub.add_parser("demo", help="the whole flow offline, printed as Slack would show it")

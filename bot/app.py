@@ -32,6 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 import handlers
 from bot.approval.flow import CancelFlow
 from bot.approval.queries import Queries
+from bot.cce.budget import Budget
 from bot.cce.client import CCEClient, RetryPolicy, http_client
 from bot.cce.signing import AKSKAuth, Credentials, TokenAuth
 from bot.config import Config
@@ -287,9 +288,12 @@ def create_app(
 ) -> BotApp:
     """Build the bot. Nothing is started and no network call is made here."""
     s = config.settings
-    http = http_client(cce_auth(config), transport=cce_transport)
     metrics = Metrics()
-    cce = CCEClient(http, retry=retry, observer=metrics.api_call)
+    http = http_client(
+        cce_auth(config), transport=cce_transport, ca_bundle=config.bot.cce.ca_bundle
+    )
+    budget = Budget(config.bot.cce.max_requests_per_second, observer=metrics)
+    cce = CCEClient(http, retry=retry, observer=metrics.api_call, budget=budget)
     client = slack_client or _slack_client(config)
     secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else None
     # Bolt's own signature check stays off: `BotApp.handle_slack` has verified every request

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.cce.endpoints import ClusterRef, endpoint_for_region, validate_endpoint
+from bot.cce.endpoints import ClusterRef, ProjectRef, endpoint_for_region, validate_endpoint
 from bot.cce.errors import CCEInvalidRequest
 from bot.config_rules import (
     SlackChannelID,
@@ -223,14 +223,38 @@ class Config:
             )
         return None, self._ref(ClusterConfig(cluster_id=cluster_id))
 
-    def _ref(self, entry: ClusterConfig) -> ClusterRef:
-        project = entry.project_id or self.settings.cce_project_id
-        endpoint = (
-            entry.endpoint
-            or (endpoint_for_region(entry.region) if entry.region else None)
+    def alias_refs(self) -> dict[str, ClusterRef]:
+        """The `clusters:` aliases, each with its project and endpoint (for ClusterDirectory)."""
+        return {alias: self._ref(entry) for alias, entry in self.bot.clusters.items()}
+
+    def project_refs(self) -> list[ProjectRef]:
+        """The `projects:` whose clusters are found by name, each with its endpoint."""
+        refs = []
+        for entry in self.bot.projects:
+            endpoint = self._endpoint(entry.endpoint, entry.region)
+            if endpoint is None:
+                raise LookupError(f"Project `{entry.project_id}` has no region or endpoint")
+            refs.append(ProjectRef(entry.project_id, endpoint))
+        return refs
+
+    def default_project(self) -> ProjectRef | None:
+        """CCE_PROJECT_ID with CCE_ENDPOINT or CCE_REGION, when both are set."""
+        endpoint = self._endpoint(None, None)
+        project = self.settings.cce_project_id
+        return None if project is None or endpoint is None else ProjectRef(project, endpoint)
+
+    def _endpoint(self, endpoint: str | None, region: str | None) -> str | None:
+        """An entry's own endpoint or region, else the global CCE_ENDPOINT or CCE_REGION."""
+        return (
+            endpoint
+            or (endpoint_for_region(region) if region else None)
             or self.settings.cce_endpoint
             or (endpoint_for_region(self.settings.cce_region) if self.settings.cce_region else None)
         )
+
+    def _ref(self, entry: ClusterConfig) -> ClusterRef:
+        project = entry.project_id or self.settings.cce_project_id
+        endpoint = self._endpoint(entry.endpoint, entry.region)
         if project is None or endpoint is None:
             raise LookupError(f"Cluster `{entry.cluster_id}` has no project id or no endpoint")
         return ClusterRef(project, entry.cluster_id, endpoint)

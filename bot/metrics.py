@@ -39,6 +39,18 @@ class Metrics:
         )
         self.open_watches = Gauge("cce_bot_open_watches", "Watches still open", registry=r)
         self.poll_errors = Counter("cce_bot_poll_errors", "Failed workflow polls", registry=r)
+        self.budget_waiting_now = Gauge(
+            "cce_bot_budget_waiting",
+            "CCE requests waiting for the request budget right now",
+            registry=r,
+        )
+        self.budget_wait = Histogram(
+            "cce_bot_budget_wait_seconds",
+            "How long CCE requests waited for the request budget, by priority",
+            ["priority"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         self.slack_errors = Counter(
             "cce_bot_slack_api_errors", "Slack Web API errors", ["method", "error"], registry=r
         )
@@ -55,6 +67,14 @@ class Metrics:
     def api_call(self, operation: str, status: int | None, seconds: float) -> None:
         self.api_latency.labels(operation).observe(seconds)
         self.api_responses.labels(operation, str(status) if status else "error").inc()
+
+    def budget_waiting(self, count: int) -> None:
+        """`bot.cce.budget.BudgetObserver`: requests waiting for the budget."""
+        self.budget_waiting_now.set(count)
+
+    def budget_waited(self, priority: str, seconds: float) -> None:
+        """`bot.cce.budget.BudgetObserver`: one request's wait (0 when it went at once)."""
+        self.budget_wait.labels(priority).observe(seconds)
 
     def poll_error(self) -> None:
         self.poll_errors.inc()

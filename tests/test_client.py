@@ -19,7 +19,7 @@ import pytest
 from httpx_aiohttp import AiohttpTransport
 
 from bot.cce.client import CancelOutcome, CCEClient, RetryPolicy
-from bot.cce.endpoints import ClusterRef
+from bot.cce.endpoints import ClusterRef, ProjectRef
 from bot.cce.errors import (
     CCEAuthError,
     CCECancelUnconfirmed,
@@ -273,6 +273,74 @@ async def test_a_workflow_of_another_cluster_is_not_found(
     client, _ = make_client()
     with pytest.raises(CCENotFound):
         await client.show_workflow(ref(sim, RUNNING_CLUSTER), FAILED_WF)
+
+
+# -- clusters ------------------------------------------------------------------------------------
+
+
+async def test_list_clusters_returns_names_ids_versions_and_phases(
+    sim: RunningSimulator, make_client: MakeClient
+) -> None:
+    client, _ = make_client()
+    clusters = await client.list_clusters(ProjectRef(sim.project_id, sim.url))
+    assert [(c.name, c.cluster_id, c.spec.version, c.status.phase) for c in clusters] == [
+        ("prod-eu", FAILED_CLUSTER, "v1.28", "Available"),
+        ("staging-eu", RUNNING_CLUSTER, "v1.28", "Upgrading"),
+        ("dev-eu", DONE_CLUSTER, "v1.29", "Available"),
+        ("qa-eu", BLOCKED_CLUSTER, "v1.28", "Available"),
+    ]
+    [call] = sim.world.calls
+    assert (call.method, call.path) == ("GET", f"/autopilot/v3/projects/{PROJECT}/clusters")
+    assert call.headers["X-Project-Id"] == PROJECT
+
+
+async def test_show_cluster_returns_the_cluster(
+    sim: RunningSimulator, make_client: MakeClient
+) -> None:
+    client, _ = make_client()
+    cluster = await client.show_cluster(ref(sim, DONE_CLUSTER))
+    assert (cluster.name, cluster.cluster_id, cluster.spec.version) == (
+        "dev-eu",
+        DONE_CLUSTER,
+        "v1.29",
+    )
+    assert cluster.spec.platform_version and cluster.metadata.creation_timestamp
+    assert sim.world.calls[0].path == f"/autopilot/v3/projects/{PROJECT}/clusters/{DONE_CLUSTER}"
+
+
+async def test_cluster_reads_are_retried_and_unknown_ones_not_found(
+    sim: RunningSimulator, make_client: MakeClient
+) -> None:
+    client, wire = make_client()
+    sim.faults.fail_next(503)
+    assert len(await client.list_clusters(ProjectRef(PROJECT, sim.url))) == 4
+    assert methods(sim) == ["GET", "GET"]
+    unknown = ClusterRef(PROJECT, "00000000-0000-4000-8000-000000000000", sim.url)
+    with pytest.raises(CCENotFound) as info:
+        await client.show_cluster(unknown)
+    assert info.value.request_id == wire.last_request_id()
+    with pytest.raises(CCENotFound, match="project"):
+        await client.list_clusters(ProjectRef("0" * 32, sim.url))
+
+
+async def test_probe_reports_latency_the_gateway_date_and_the_request_id(
+    make_client: MakeClient,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    async with running_simulator(date_offset=-1800) as sim:
+        client, wire = make_client()
+        probe = await client.probe(ProjectRef(sim.project_id, sim.url))
+        assert probe.request_id == wire.last_request_id()
+        assert probe.cluster_count == 4
+        assert 0 < probe.latency_s < 2
+        assert probe.server_date is not None
+        skew = probe.server_date - datetime.now(UTC)
+        assert abs(skew + timedelta(minutes=30)) < timedelta(seconds=5)
+        sim.faults.fail_next(503)
+        with pytest.raises(CCEServerError):  # one call, not retried: doctor reports it
+            await client.probe(ProjectRef(sim.project_id, sim.url))
+        assert methods(sim) == ["GET", "GET"]
 
 
 # -- auth ----------------------------------------------------------------------------------------
@@ -711,6 +779,8 @@ def test_a_hostile_project_id_is_refused(
     _, seen = no_network
     with pytest.raises(CCEInvalidRequest, match="project id"):
         ClusterRef(project_id, FAILED_CLUSTER, "https://h")
+    with pytest.raises(CCEInvalidRequest, match="project id"):
+        ProjectRef(project_id, "https://h")
     assert seen == []
 
 
@@ -721,6 +791,8 @@ def test_a_hostile_endpoint_is_refused(
     _, seen = no_network
     with pytest.raises(CCEInvalidRequest, match="endpoint"):
         ClusterRef(PROJECT, FAILED_CLUSTER, endpoint)
+    with pytest.raises(CCEInvalidRequest, match="endpoint"):
+        ProjectRef(PROJECT, endpoint)
     assert seen == []
 
 

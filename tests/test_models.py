@@ -90,3 +90,25 @@ def test_error_body_fallbacks() -> None:
     body = ErrorBody.from_json({"errorCode": "X.1", "errorMessage": "no", "message": "detail"})
     assert (body.error_code, body.error_msg) == ("X.1", "no, detail")
     assert ErrorBody.from_json("not a dict").error_code is None
+
+
+def test_cluster_list_parses_names_versions_and_phases_and_keeps_the_rest() -> None:
+    """An AutopilotCluster list: what the bot reads parses; fields it does not model are kept."""
+    from bot.cce.models import ClusterList, ClusterPhase
+
+    data = json.loads((DATA / "autopilot_cluster_list.json").read_text())
+    listed = ClusterList.model_validate(data)
+    prod, bare = listed.items
+    assert (prod.name, prod.cluster_id, prod.metadata.alias) == (
+        "prod-eu",
+        "f9960c6b-8e60-11ee-9754-0255ac100b05",
+        "Production EU",
+    )
+    assert (prod.spec.version, prod.spec.platform_version) == ("v1.28", "cce.10.0")
+    assert (prod.spec.category, prod.spec.type) == ("Turbo", "VirtualMachine")
+    assert prod.status.phase == ClusterPhase.UPGRADING
+    assert prod.status.job_id == "5e0b6c0a-0000-4000-8000-000000000002"
+    assert prod.status.message == "upgrading to v1.29"
+    assert prod.metadata.creation_timestamp == datetime(2023, 11, 25, 7, 20, 4, 592972, tzinfo=UTC)
+    assert (bare.name, bare.spec.version, bare.status.phase) == (None, None, None)
+    assert data == listed.model_dump(mode="json", exclude_unset=True)

@@ -390,3 +390,196 @@ def test_default_world_description_is_ready_to_paste(world: World) -> None:
     for ident in (PROJECT, FAILED_CLUSTER, FAILED_WF, RUNNING_WF, DONE_WF, BLOCKED_WF):
         assert ident in text
     assert f"curl -s http://127.0.0.1:8080{wf_path(FAILED_CLUSTER, FAILED_WF)}" in text
+
+
+# -- clusters ----------------------------------------------------------------------------------
+
+OTHER_PROJECT = "0123456789abcdef0123456789abcdef"
+TWIN = "11111111-2222-4333-8444-555555555555"
+
+
+def clusters_path(project_id: str = PROJECT, cluster_id: str | None = None) -> str:
+    path = f"/autopilot/v3/projects/{project_id}/clusters"
+    return path if cluster_id is None else f"{path}/{cluster_id}"
+
+
+async def test_list_clusters_shows_each_cluster_with_its_name_version_and_phase(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get(clusters_path())
+    assert response.status_code == 200
+    assert response.headers["X-Request-Id"]
+    body = response.json()
+    assert body["apiVersion"] == "v3"
+    seen = [
+        (c["metadata"]["name"], c["metadata"]["uid"], c["spec"]["version"], c["status"]["phase"])
+        for c in body["items"]
+    ]
+    assert seen == [
+        ("prod-eu", FAILED_CLUSTER, "v1.28", "Available"),
+        ("staging-eu", RUNNING_CLUSTER, "v1.28", "Upgrading"),  # its workflow is Running
+        ("dev-eu", DONE_CLUSTER, "v1.29", "Available"),
+        ("qa-eu", BLOCKED_CLUSTER, "v1.28", "Available"),
+    ]
+
+
+async def test_show_cluster_answers_one_cluster_and_follows_its_workflows(
+    client: httpx.AsyncClient, clock: FakeClock, world: World
+) -> None:
+    response = await client.get(clusters_path(PROJECT, RUNNING_CLUSTER))
+    assert response.status_code == 200
+    cluster = response.json()
+    assert (cluster["metadata"]["uid"], cluster["metadata"]["name"]) == (
+        RUNNING_CLUSTER,
+        "staging-eu",
+    )
+    assert cluster["status"]["phase"] == "Upgrading"
+    clock.now += 10.0  # the running workflow plays out to Success
+    again = await client.get(clusters_path(PROJECT, RUNNING_CLUSTER))
+    assert again.json()["status"]["phase"] == "Available"
+    world.set_cluster_phase(RUNNING_CLUSTER, "Error")
+    forced = await client.get(clusters_path(PROJECT, RUNNING_CLUSTER))
+    assert forced.json()["status"]["phase"] == "Error"
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "needle"),
+    [
+        (clusters_path("0" * 32), 404, "project"),
+        (clusters_path("0" * 32, FAILED_CLUSTER), 404, "project"),
+        (clusters_path(PROJECT, "00000000-0000-4000-8000-000000000000"), 404, "cluster"),
+        (clusters_path(PROJECT, "prod-eu"), 400, "cluster id"),
+        (clusters_path("not-a-project"), 400, "project id"),
+    ],
+)
+async def test_unknown_projects_and_clusters_answer_the_api_error_body(
+    client: httpx.AsyncClient, path: str, status: int, needle: str
+) -> None:
+    response = await client.get(path)
+    assert response.status_code == status
+    body = response.json()
+    assert body["error_code"].startswith("CCE.01")
+    assert needle in body["error_msg"]
+    assert response.headers["X-Request-Id"]
+
+
+def two_project_scenario(tmp_path: Path) -> Path:
+    """The default scenario plus a second project whose cluster is also named prod-eu."""
+    data = json.loads(
+        (Path(__file__).parents[1] / "bot/simulator/default_scenario.json").read_text()
+    )
+    data["clusters"].append(
+        {"id": TWIN, "name": "prod-eu", "version": "v1.30", "project_id": OTHER_PROJECT}
+    )
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+async def test_a_scenario_may_hold_two_projects(tmp_path: Path, clock: FakeClock) -> None:
+    from bot.simulator import build_world
+
+    world = build_world(load_scenario(two_project_scenario(tmp_path)), clock=clock)
+    assert world.project_ids() == [PROJECT, OTHER_PROJECT]
+    async with (
+        running_simulator(world) as sim,
+        httpx.AsyncClient(base_url=sim.url) as http,
+    ):
+        other = (await http.get(clusters_path(OTHER_PROJECT))).json()["items"]
+        assert [(c["metadata"]["name"], c["metadata"]["uid"]) for c in other] == [("prod-eu", TWIN)]
+        first = (await http.get(clusters_path(PROJECT))).json()["items"]
+        assert TWIN not in {c["metadata"]["uid"] for c in first}
+        wrong_project = await http.get(clusters_path(PROJECT, TWIN))
+        assert wrong_project.status_code == 404
+    text = describe_world(world, "http://127.0.0.1:8080")
+    assert f"http://127.0.0.1:8080{clusters_path(OTHER_PROJECT)}" in text
+    assert f"(project {OTHER_PROJECT})" in text
+
+
+# -- the gateway's clock -----------------------------------------------------------------------
+
+
+def _date(response: httpx.Response) -> datetime:
+    from email.utils import parsedate_to_datetime
+
+    return parsedate_to_datetime(response.headers["Date"])
+
+
+async def test_every_answer_carries_the_gateway_date(client: httpx.AsyncClient) -> None:
+    for path in (clusters_path(), "/autopilot/v3/nothing", "/_sim/faults"):
+        response = await client.get(path)
+        assert abs(_date(response) - datetime.now(UTC)) < timedelta(seconds=5), path
+
+
+async def test_the_date_can_be_skewed_through_the_faults_endpoint(
+    client: httpx.AsyncClient,
+) -> None:
+    knobs = await client.post("/_sim/faults", json={"date_offset": -3600})
+    assert knobs.json()["date_offset"] == -3600
+    skewed = await client.get(clusters_path())
+    assert abs(_date(skewed) - (datetime.now(UTC) - timedelta(hours=1))) < timedelta(seconds=5)
+    await client.post("/_sim/faults", json={"clear": True})
+    assert abs(_date(await client.get(clusters_path())) - datetime.now(UTC)) < timedelta(seconds=5)
+
+
+@pytest.mark.parametrize(("offset", "accepted"), [(600, True), (-600, True), (1200, False)])
+async def test_aksk_is_refused_when_the_gateway_clock_is_more_than_15_minutes_off(
+    offset: float, accepted: bool
+) -> None:
+    async with (
+        running_simulator(credentials={"AKTEST": "SKTEST"}, date_offset=offset) as sim,
+        httpx.AsyncClient(base_url=sim.url) as http,
+    ):
+        auth = AKSKAuth(Credentials("AKTEST", "SKTEST"))  # signs with this machine's clock
+        response = await http.get(clusters_path(), auth=auth)
+        assert abs(_date(response) - datetime.now(UTC) - timedelta(seconds=offset)) < timedelta(
+            seconds=5
+        )
+        if accepted:
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 401
+            assert response.json()["error_code"] == "APIGW.0301"
+
+
+# -- HTTPS -------------------------------------------------------------------------------------
+
+
+async def test_tls_serves_https_with_a_certificate_its_ca_file_trusts() -> None:
+    import ssl
+
+    async with running_simulator(tls=True) as sim:
+        assert sim.url.startswith("https://127.0.0.1:")
+        assert sim.ca_path is not None and sim.ca_path.read_text().startswith("-----BEGIN")
+        trusting = ssl.create_default_context(cafile=str(sim.ca_path))
+        async with httpx.AsyncClient(base_url=sim.url, verify=trusting) as http:
+            assert (await http.get(clusters_path())).status_code == 200
+        async with httpx.AsyncClient(base_url=sim.url) as http:
+            with pytest.raises(httpx.ConnectError):
+                await http.get(clusters_path())
+        ca_path = sim.ca_path
+    assert not ca_path.exists()  # the throwaway CA goes with the simulator
+
+
+def test_serve_prints_the_ca_path_with_tls(tmp_path: Path) -> None:
+    """`serve(tls=True)` says where the CA is (run until the print, then interrupted)."""
+    import io
+    import threading
+
+    from bot.simulator import serve
+
+    out = io.StringIO()
+
+    class Printed(io.StringIO):
+        def write(self, text: str) -> int:
+            out.write(text)
+            if "TLS:" in text:
+                raise KeyboardInterrupt
+            return len(text)
+
+    thread = threading.Thread(target=serve, kwargs={"port": 0, "tls": True, "out": Printed()})
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert "https://127.0.0.1:" in out.getvalue()
+    assert "ca.pem" in out.getvalue() and "cce.ca_bundle" in out.getvalue()

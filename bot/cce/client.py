@@ -1,42 +1,39 @@
-"""The one CCE Autopilot upgrade-workflow client, shared by handlers and the poller.
+"""The one CCE Autopilot client, shared by handlers, the poller and alerts.
 
 Reads (show, list) are retried with jittered backoff on transport errors, 429 (honouring
 Retry-After) and 5xx. Create and cancel are never blindly retried: an ambiguous cancel (timeout,
 connection lost after sending, a 5xx from a gateway) is settled by reading the workflow again.
-Every path parameter is validated before a request is built.
+Every request first waits for the process's request `Budget` (when one is given): the cancel
+first, then interactive callers, then `background=True` ones. Every path parameter is validated
+before a request is built.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import aiohttp
 import httpx
 import stamina
-from httpx_aiohttp import AiohttpTransport
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from bot.cce.endpoints import ClusterRef
+from bot.cce.budget import Budget, Priority
+from bot.cce.endpoints import ClusterRef, ProjectRef
 from bot.cce.errors import (
-    CCEAuthError,
     CCECancelUnconfirmed,
-    CCEConflict,
     CCEInvalidRequest,
-    CCENotFound,
     CCERateLimited,
-    CCEResponseInvalid,
     CCEServerError,
-    CCEStatusError,
+    CCETLSError,
     CCETransportError,
 )
 from bot.cce.models import (
-    ErrorBody,
+    Cluster,
+    ClusterList,
     WorkflowCreate,
     WorkflowList,
     WorkflowPhase,
@@ -44,11 +41,20 @@ from bot.cce.models import (
     WorkflowTask,
     WorkflowUpdate,
 )
+from bot.cce.responses import parse, server_date, status_error
 from bot.cce.snapshots import snapshot
+from bot.cce.transport import default_timeout, http_client, transport_error
 from bot.domain.cancellability import cancellability
 from bot.domain.ids import InvalidID, validate_workflow_id
 
-__all__ = ["CCEClient", "CancelOutcome", "RetryPolicy", "default_timeout", "http_client"]
+__all__ = [
+    "CCEClient",
+    "CancelOutcome",
+    "Probe",
+    "RetryPolicy",
+    "default_timeout",
+    "http_client",
+]
 
 logger = logging.getLogger(__name__)
 _M = TypeVar("_M", bound=BaseModel)
@@ -57,35 +63,6 @@ CANCEL_BODY = WorkflowUpdate.cancel().model_dump_json(by_alias=True).encode()
 
 Observer = Callable[[str, int | None, float], None]
 """Called after each HTTP attempt with (operation, HTTP status or None, seconds)."""
-
-
-def default_timeout() -> httpx.Timeout:
-    return httpx.Timeout(15.0, connect=5.0)
-
-
-def http_client(
-    auth: httpx.Auth | None,
-    *,
-    timeout: httpx.Timeout | float | None = None,
-    limits: httpx.Limits | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> httpx.AsyncClient:
-    """The process's one `httpx.AsyncClient` for CCE, on aiohttp's connection pool by default.
-
-    httpx's own pool (httpcore) cost 2.4–2.8 ms of CPU per signed read with 20 requests in
-    flight; on `httpx_aiohttp.AiohttpTransport` the same read costs about 0.66 ms
-    (bench/client_cost.py). The httpx API, auth flows and exceptions stay the same.
-    """
-    limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
-    if transport is None:
-        transport = AiohttpTransport(limits=limits, trust_env=False)
-    return httpx.AsyncClient(
-        auth=auth,
-        timeout=timeout if timeout is not None else default_timeout(),
-        limits=limits,
-        transport=transport,
-        trust_env=False,
-    )
 
 
 @dataclass(frozen=True)
@@ -110,45 +87,22 @@ class CancelOutcome:
     resent: bool = False
 
 
-def _parse_retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return max(seconds, 0.0)
+@dataclass(frozen=True)
+class Probe:
+    """One read-only call's answer, for `doctor`: latency, the gateway's clock, request id."""
+
+    latency_s: float
+    server_date: datetime | None
+    request_id: str | None
+    cluster_count: int
 
 
-def _status_error(response: httpx.Response) -> CCEStatusError:
-    request_id = response.headers.get("x-request-id")
-    try:
-        body = ErrorBody.from_json(response.json())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        kind = response.headers.get("content-type", "unknown type").split(";")[0]
-        body = ErrorBody(error_msg=f"the API answered with a non-JSON body ({kind})")
-    code = response.status_code
-    cls: type[CCEStatusError]
-    if code in (401, 403):
-        cls = CCEAuthError
-    elif code == 404:
-        cls = CCENotFound
-    elif code in (400, 409):
-        cls = CCEConflict
-    elif code == 429:
-        cls = CCERateLimited
-    elif code >= 500:
-        cls = CCEServerError
-    else:
-        cls = CCEStatusError
-    error = cls(code, body.error_code, body.error_msg, request_id)
-    if isinstance(error, CCERateLimited):
-        error.retry_after = _parse_retry_after(response.headers.get("retry-after"))
-    return error
+def _priority(background: bool) -> Priority:
+    return Priority.BACKGROUND if background else Priority.INTERACTIVE
 
 
 class CCEClient:
-    """Async client for the upgrade-workflow operations of CCE Autopilot."""
+    """Async client for the cluster and upgrade-workflow operations of CCE Autopilot."""
 
     def __init__(
         self,
@@ -156,13 +110,17 @@ class CCEClient:
         *,
         retry: RetryPolicy | None = None,
         observer: Observer | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self._http = http
         self._retry = retry or RetryPolicy()
         self._observer = observer
+        self._budget = budget
         self._urls: dict[str, httpx.URL] = {}
 
     async def aclose(self) -> None:
+        if self._budget is not None:
+            await self._budget.aclose()
         await self._http.aclose()
 
     def _url(self, text: str) -> httpx.URL:
@@ -174,21 +132,69 @@ class CCEClient:
             url = self._urls[text] = httpx.URL(text)
         return url
 
-    # -- operations -------------------------------------------------------------------------
+    # -- clusters ---------------------------------------------------------------------------
 
-    async def show_workflow(self, cluster: ClusterRef, workflow_id: str) -> WorkflowTask:
-        """ShowAutopilotUpgradeWorkFlow: GET …/upgradeworkflows/{upgrade_workflow_id}."""
-        path = f"{cluster.workflows_path}/{_workflow(workflow_id)}"
-        model, _ = await self._read("show_workflow", cluster, path, WorkflowTask)
+    async def list_clusters(
+        self, project: ProjectRef, *, background: bool = False
+    ) -> list[Cluster]:
+        """ListAutopilotClusters: GET /autopilot/v3/projects/{project_id}/clusters."""
+        model, _ = await self._read(
+            "list_clusters", project, project.clusters_path, ClusterList, _priority(background)
+        )
+        return model.items
+
+    async def show_cluster(self, cluster: ClusterRef, *, background: bool = False) -> Cluster:
+        """ShowAutopilotCluster: GET /autopilot/v3/projects/{project_id}/clusters/{cluster_id}."""
+        model, _ = await self._read(
+            "show_cluster", cluster, cluster.cluster_path, Cluster, _priority(background)
+        )
         return model
 
-    async def list_workflows(self, cluster: ClusterRef) -> list[WorkflowTask]:
+    async def probe(self, project: ProjectRef, *, background: bool = False) -> Probe:
+        """One ListAutopilotClusters call, not retried: latency, the gateway's `Date`, request id.
+
+        For `doctor`: the clock skew the gateway sees is `server_date - now` (the gateway refuses
+        AK/SK signatures more than 15 minutes off). Errors raise the usual typed errors.
+        """
+        response = await self._send(
+            "probe", project, "GET", project.clusters_path, None, _priority(background)
+        )
+        listed = parse(response, ClusterList)
+        return Probe(
+            response.elapsed.total_seconds(),  # the HTTP exchange only, not a budget wait
+            server_date(response),
+            response.headers.get("x-request-id"),
+            len(listed.items),
+        )
+
+    # -- upgrade workflows ------------------------------------------------------------------
+
+    async def show_workflow(
+        self, cluster: ClusterRef, workflow_id: str, *, background: bool = False
+    ) -> WorkflowTask:
+        """ShowAutopilotUpgradeWorkFlow: GET …/upgradeworkflows/{upgrade_workflow_id}."""
+        path = f"{cluster.workflows_path}/{_workflow(workflow_id)}"
+        model, _ = await self._read(
+            "show_workflow", cluster, path, WorkflowTask, _priority(background)
+        )
+        return model
+
+    async def list_workflows(
+        self, cluster: ClusterRef, *, background: bool = False
+    ) -> list[WorkflowTask]:
         """ListAutopilotUpgradeWorkFlows: GET …/upgradeworkflows (no paging); newest first."""
-        model, _ = await self._read("list_workflows", cluster, cluster.workflows_path, WorkflowList)
+        model, _ = await self._read(
+            "list_workflows", cluster, cluster.workflows_path, WorkflowList, _priority(background)
+        )
         return sorted(model.items, key=_created_key, reverse=True)
 
     async def create_workflow(
-        self, cluster: ClusterRef, cluster_version: str, target_version: str
+        self,
+        cluster: ClusterRef,
+        cluster_version: str,
+        target_version: str,
+        *,
+        background: bool = False,
     ) -> WorkflowTask:
         """CreateAutopilotUpgradeWorkFlow: POST …/upgradeworkflows. Not retried."""
         body = WorkflowCreate(
@@ -199,24 +205,37 @@ class CCEClient:
             )
         ).model_dump_json(by_alias=True, exclude_none=True)
         response = await self._send(
-            "create_workflow", cluster, "POST", cluster.workflows_path, body.encode()
+            "create_workflow",
+            cluster,
+            "POST",
+            cluster.workflows_path,
+            body.encode(),
+            _priority(background),
         )
-        return _parse(response, WorkflowTask)
+        return parse(response, WorkflowTask)
 
-    async def cancel_workflow(self, cluster: ClusterRef, workflow_id: str) -> CancelOutcome:
+    async def cancel_workflow(
+        self, cluster: ClusterRef, workflow_id: str, *, background: bool = False
+    ) -> CancelOutcome:
         """UpgradeAutopilotWorkFlowUpdate: PATCH …/upgradeworkflows/{id} with phase Cancel.
 
         Sent once. If its answer is lost, the workflow is read: phase Cancel means it worked.
-        Only when the read shows it still cancellable is the cancel sent one more time.
+        Only when the read shows it still cancellable is the cancel sent one more time. The
+        cancel and its settling read go ahead of every queued read, whatever `background` says.
+        A certificate the client does not trust means nothing was sent: raised as it is.
         """
         path = f"{cluster.workflows_path}/{_workflow(workflow_id)}"
         for attempt in (1, 2):
             try:
-                response = await self._send("cancel_workflow", cluster, "PATCH", path, CANCEL_BODY)
-                workflow = _parse(response, WorkflowTask)
+                response = await self._send(
+                    "cancel_workflow", cluster, "PATCH", path, CANCEL_BODY, Priority.URGENT
+                )
+                workflow = parse(response, WorkflowTask)
                 return CancelOutcome(
                     workflow, response.headers.get("x-request-id"), resent=attempt > 1
                 )
+            except CCETLSError:
+                raise
             except (CCETransportError, CCEServerError) as exc:
                 logger.warning(
                     "cce.cancel.ambiguous",
@@ -228,7 +247,9 @@ class CCEClient:
                     },
                 )
                 try:
-                    workflow = await self.show_workflow(cluster, workflow_id)
+                    workflow, _ = await self._read(
+                        "show_workflow", cluster, path, WorkflowTask, Priority.URGENT
+                    )
                 except (CCETransportError, CCEServerError, CCERateLimited) as read_exc:
                     raise CCECancelUnconfirmed(
                         "the cancel's answer was lost and the workflow could not be read "
@@ -248,7 +269,12 @@ class CCEClient:
     # -- plumbing ---------------------------------------------------------------------------
 
     async def _read(
-        self, operation: str, cluster: ClusterRef, path: str, model: type[_M]
+        self,
+        operation: str,
+        where: ClusterRef | ProjectRef,
+        path: str,
+        model: type[_M],
+        priority: Priority,
     ) -> tuple[_M, str | None]:
         policy = self._retry
         async for attempt in stamina.retry_context(
@@ -260,8 +286,8 @@ class CCEClient:
             wait_jitter=policy.wait_jitter,
         ):
             with attempt:
-                response = await self._send(operation, cluster, "GET", path, None)
-        return _parse(response, model), response.headers.get("x-request-id")
+                response = await self._send(operation, where, "GET", path, None, priority)
+        return parse(response, model), response.headers.get("x-request-id")
 
     def _backoff(self, exc: Exception) -> bool | float:
         """Which read failures are retried, and how long a 429 asks us to wait."""
@@ -269,25 +295,34 @@ class CCEClient:
             if exc.retry_after is None:
                 return True
             return exc.retry_after if exc.retry_after <= self._retry.max_retry_after else False
+        if isinstance(exc, CCETLSError):  # the same certificate would be refused again
+            return False
         return isinstance(exc, CCETransportError | CCEServerError)
 
     async def _send(
-        self, operation: str, cluster: ClusterRef, method: str, path: str, body: bytes | None
+        self,
+        operation: str,
+        where: ClusterRef | ProjectRef,
+        method: str,
+        path: str,
+        body: bytes | None,
+        priority: Priority,
     ) -> httpx.Response:
-        headers = {"Content-Type": "application/json", "X-Project-Id": cluster.project_id}
+        headers = {"Content-Type": "application/json", "X-Project-Id": where.project_id}
         try:
-            url = self._url(cluster.endpoint + path)
+            url = self._url(where.endpoint + path)
             request = self._http.build_request(method, url, content=body, headers=headers)
         except httpx.InvalidURL as exc:  # e.g. host 999.1.1.1, which validate_endpoint lets by
             raise CCEInvalidRequest(f"{operation}: the endpoint is not a valid URL") from exc
+        if self._budget is not None:
+            await self._budget.acquire(where.endpoint, priority)
         started = time.perf_counter()
         status: int | None = None
         try:
             response = await self._http.send(request)
             status = response.status_code
         except (httpx.TransportError, TimeoutError) as exc:
-            what, sent = _transport_failure(exc)
-            raise CCETransportError(f"{operation}: {what}", sent=sent) from exc
+            raise transport_error(operation, exc) from exc
         finally:
             elapsed = time.perf_counter() - started
             if self._observer is not None:
@@ -301,31 +336,12 @@ class CCEClient:
                 },
             )
         if response.status_code >= 400:
-            raise _status_error(response)
+            error = status_error(response)
+            if self._budget is not None and isinstance(error, CCERateLimited):
+                # The gateway throttles the endpoint, not one caller: everyone waits.
+                self._budget.block(where.endpoint, error.retry_after)
+            raise error
         return response
-
-
-def _transport_failure(exc: BaseException) -> tuple[str, bool]:
-    """What went wrong, and whether the request may have reached the server.
-
-    httpx_aiohttp maps some aiohttp errors coarsely (a refused connection becomes
-    `ConnectTimeout`), so the aiohttp error it wraps is looked at first.
-    """
-    cause = exc.__cause__
-    name = type(cause if cause is not None else exc).__name__
-    if isinstance(cause, aiohttp.ClientConnectorError):
-        return f"connection failed ({name})", False
-    if isinstance(cause, aiohttp.ConnectionTimeoutError):
-        return f"timed out connecting ({name})", False
-    if isinstance(cause, aiohttp.ServerTimeoutError | TimeoutError):
-        return f"timed out ({name})", True
-    if isinstance(cause, aiohttp.ClientError):
-        return f"connection failed ({name})", True
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-        return f"timed out connecting ({name})", False
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return f"timed out ({name})", True
-    return f"connection failed ({name})", not isinstance(exc, httpx.ConnectError)
 
 
 def _workflow(workflow_id: str) -> str:
@@ -333,19 +349,6 @@ def _workflow(workflow_id: str) -> str:
         return validate_workflow_id(workflow_id)
     except InvalidID as exc:
         raise CCEInvalidRequest(str(exc)) from exc
-
-
-def _parse(response: httpx.Response, model: type[_M]) -> _M:
-    request_id = response.headers.get("x-request-id")
-    try:
-        data: Any = response.json()
-        return model.model_validate(data)
-    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
-        raise CCEResponseInvalid(
-            f"the API's answer is not a valid {model.__name__}",
-            status=response.status_code,
-            request_id=request_id,
-        ) from exc
 
 
 def _created_key(workflow: WorkflowTask) -> str:

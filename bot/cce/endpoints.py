@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from bot.cce.errors import CCEInvalidRequest
 from bot.domain.ids import InvalidID, validate_cluster_id, validate_project_id
 
-__all__ = ["ClusterRef", "endpoint_for_region", "validate_endpoint"]
+__all__ = ["ClusterRef", "ProjectRef", "endpoint_for_region", "validate_endpoint"]
 
 _HOST = re.compile(r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)*")
 _IPV6 = re.compile(r"[0-9a-f.]*:[0-9a-f:.]*")
@@ -51,6 +51,25 @@ def validate_endpoint(endpoint: str) -> str:
 
 
 @dataclass(frozen=True)
+class ProjectRef:
+    """A project the client may list clusters in: its id and API endpoint, both validated."""
+
+    project_id: str
+    endpoint: str
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "project_id", validate_project_id(self.project_id))
+        except InvalidID as exc:
+            raise CCEInvalidRequest(str(exc)) from exc
+        object.__setattr__(self, "endpoint", validate_endpoint(self.endpoint))
+
+    @property
+    def clusters_path(self) -> str:
+        return f"/autopilot/v3/projects/{self.project_id}/clusters"
+
+
+@dataclass(frozen=True)
 class ClusterRef:
     """A cluster the client may call: its project, id and API endpoint, all validated."""
 
@@ -67,8 +86,13 @@ class ClusterRef:
         object.__setattr__(self, "endpoint", validate_endpoint(self.endpoint))
 
     @property
+    def project(self) -> ProjectRef:
+        return ProjectRef(self.project_id, self.endpoint)
+
+    @property
+    def cluster_path(self) -> str:
+        return f"/autopilot/v3/projects/{self.project_id}/clusters/{self.cluster_id}"
+
+    @property
     def workflows_path(self) -> str:
-        return (
-            f"/autopilot/v3/projects/{self.project_id}/clusters/{self.cluster_id}"
-            "/operation/upgradeworkflows"
-        )
+        return f"{self.cluster_path}/operation/upgradeworkflows"

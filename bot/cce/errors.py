@@ -2,7 +2,9 @@
 
     CCEError
     ├── CCEInvalidRequest        bad input caught before any request (e.g. a malformed id)
+    ├── CCEThrottled             not sent: the request budget or a 429 would hold it too long
     ├── CCETransportError        connect / read / timeout; retriable for reads
+    │   └── CCETLSError          the endpoint's certificate is not trusted; never retried
     ├── CCEStatusError           got an HTTP error answer: status, error_code, error_msg, request_id
     │   ├── CCEAuthError         401 / 403
     │   ├── CCENotFound          404
@@ -28,6 +30,8 @@ __all__ = [
     "CCEResponseInvalid",
     "CCEServerError",
     "CCEStatusError",
+    "CCETLSError",
+    "CCEThrottled",
     "CCETransportError",
 ]
 
@@ -42,6 +46,10 @@ class CCEInvalidRequest(CCEError, ValueError):
     """The call was refused before sending: an argument has the wrong shape."""
 
 
+class CCEThrottled(CCEError):
+    """Not sent: the request budget, or a 429's Retry-After, would have held it too long."""
+
+
 class CCETransportError(CCEError):
     """No usable answer: connection refused or lost, or a timeout."""
 
@@ -49,6 +57,16 @@ class CCETransportError(CCEError):
         super().__init__(message)
         #: Whether the request may have reached the server (matters for the cancel).
         self.sent = sent
+
+
+class CCETLSError(CCETransportError):
+    """The TLS handshake failed (e.g. an untrusted certificate): nothing was sent.
+
+    Not retried: another attempt meets the same certificate.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, sent=False)
 
 
 class CCEStatusError(CCEError):

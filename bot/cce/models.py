@@ -18,6 +18,12 @@ from pydantic.alias_generators import to_camel
 
 __all__ = [
     "APITime",
+    "Cluster",
+    "ClusterList",
+    "ClusterMetadata",
+    "ClusterPhase",
+    "ClusterSpec",
+    "ClusterStatus",
     "ErrorBody",
     "LineStatus",
     "Metadata",
@@ -236,6 +242,69 @@ class WorkflowCreate(_Wire):
     kind: str = "WorkFlowTask"
     api_version: str = "v3"
     spec: WorkflowSpec
+
+
+class ClusterPhase(StrEnum):
+    """Documented values of an AutopilotCluster's `status.phase`; the field stays open."""
+
+    AVAILABLE = "Available"
+    UNAVAILABLE = "Unavailable"
+    CREATING = "Creating"
+    DELETING = "Deleting"
+    UPGRADING = "Upgrading"
+    ROLLING_BACK = "RollingBack"
+    ROLLBACK_FAILED = "RollbackFailed"
+    ERROR = "Error"
+
+
+class ClusterMetadata(_Wire):
+    uid: str | None = None
+    name: str | None = None
+    alias: str | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    creation_timestamp: APITime | None = None
+    update_timestamp: APITime | None = None
+
+
+class ClusterSpec(_Wire):
+    version: str | None = None
+    platform_version: str | None = None
+    category: str | None = None
+    type: str | None = None
+    flavor: str | None = None
+    description: str | None = None
+
+
+class ClusterStatus(_Wire):
+    phase: str | None = None
+    job_id: str | None = Field(default=None, alias="jobID")
+    reason: str | None = None
+    message: str | None = None
+
+
+class Cluster(_Wire):
+    """An AutopilotCluster, as ListAutopilotClusters and ShowAutopilotCluster return it."""
+
+    kind: str = "Cluster"
+    api_version: str = "v3"
+    metadata: ClusterMetadata = Field(default_factory=ClusterMetadata)
+    spec: ClusterSpec = Field(default_factory=ClusterSpec)
+    status: ClusterStatus = Field(default_factory=ClusterStatus)
+
+    @property
+    def cluster_id(self) -> str | None:
+        return self.metadata.uid
+
+    @property
+    def name(self) -> str | None:
+        return self.metadata.name
+
+
+class ClusterList(_Wire):
+    kind: str = "List"
+    api_version: str = "v3"
+    items: list[Cluster] = Field(default_factory=list)
 
 
 class ErrorBody(BaseModel):

@@ -1,7 +1,8 @@
 """A local CCE Autopilot upgrade-workflow API (SPEC §8) for tests, the demo and trial runs.
 
-`world` holds the state and plays the `rules`, `scenario` seeds it, `server` serves it over
-HTTP with auth and the `faults` knobs.
+`world` holds the state (`state`) and plays the `rules`, `render` shows it as the API's JSON,
+`scenario` seeds it, `server` answers HTTP with auth and the `faults` knobs, `serving` runs it
+(HTTP or HTTPS).
 Nothing here is imported by the bot itself.
 """
 
@@ -15,14 +16,8 @@ from bot.simulator.scenario import (
     describe_world,
     load_scenario,
 )
-from bot.simulator.server import (
-    Fault,
-    Faults,
-    RunningSimulator,
-    create_app,
-    running_simulator,
-    serve,
-)
+from bot.simulator.server import Fault, Faults, create_app
+from bot.simulator.serving import RunningSimulator, running_simulator, serve
 from bot.simulator.world import (
     CANCEL_REFUSED_CODE,
     NOT_FOUND_CODE,

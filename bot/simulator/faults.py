@@ -1,4 +1,4 @@
-"""The simulator's fault knobs: injected statuses, hangs and dropped connections.
+"""The simulator's fault knobs: injected statuses, hangs, dropped connections, a skewed clock.
 
 Settable in-process or through `POST /_sim/faults`; `server` applies them. Imports nothing else
 from the simulator.
@@ -36,6 +36,9 @@ class Faults:
     bad_gateway_rate: float = 0.0
     timeout_rate: float = 0.0
     hang_seconds: float = 30.0
+    # Seconds the gateway's clock is off: its `Date` header, and the X-Sdk-Date check of AK/SK
+    # signatures (refused beyond 15 minutes), both use the skewed clock.
+    date_offset: float = 0.0
     seed: int = 0
     rng: random.Random = field(init=False, repr=False)
     scripted: deque[Fault] = field(default_factory=deque)
@@ -53,7 +56,7 @@ class Faults:
 
     def clear(self) -> None:
         self.latency = self.error_rate = self.rate_limit_rate = 0.0
-        self.bad_gateway_rate = self.timeout_rate = 0.0
+        self.bad_gateway_rate = self.timeout_rate = self.date_offset = 0.0
         self.scripted.clear()
 
     def take(self) -> Fault | None:
@@ -84,6 +87,7 @@ class Faults:
             "bad_gateway_rate",
             "timeout_rate",
             "hang_seconds",
+            "date_offset",
         ):
             if name in data:
                 setattr(self, name, float(data[name]))
@@ -104,6 +108,7 @@ class Faults:
             "bad_gateway_rate",
             "timeout_rate",
             "hang_seconds",
+            "date_offset",
             "seed",
         )
         return {name: getattr(self, name) for name in knobs} | {"scripted": len(self.scripted)}

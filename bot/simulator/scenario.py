@@ -4,6 +4,8 @@ A scenario file is JSON (the shipped `default_scenario.json` is an example)::
 
     {"project_id": "<32 hex>",
      "clusters": [{"id": "<uuid>", "name": "prod-eu", "version": "v1.28",
+                   "project_id": "<32 hex>",          # optional: another project than the top's
+                   "phase": "Available",              # optional: forced, else derived
                    "workflows": [{"id": "<uuid>", "target_version": "v1.29",
                                   "cluster_version": "v1.28",        # optional, cluster's version
                                   "phase": "Pending",                # optional, derived from points
@@ -74,13 +76,20 @@ class ClusterSpec(_Strict):
     id: str
     name: str = ""
     version: str = "v1.28"
+    project_id: str | None = None
+    phase: str | None = None
     workflows: list[WorkflowSpec] = Field(default_factory=list)
 
     _check_id = field_validator("id")(validate_cluster_id)
 
+    @field_validator("project_id")
+    @classmethod
+    def _check_project(cls, value: str | None) -> str | None:
+        return None if value is None else validate_project_id(value)
+
 
 class Scenario(_Strict):
-    """A set of clusters and workflows in one project, as read from a scenario file."""
+    """Clusters and workflows, in `project_id` unless a cluster names its own project."""
 
     project_id: str
     clusters: list[ClusterSpec]
@@ -116,7 +125,13 @@ def build_world(
         wall_clock=wall_clock,
     )
     for cluster in scenario.clusters:
-        world.add_cluster(cluster.id, name=cluster.name, version=cluster.version)
+        world.add_cluster(
+            cluster.id,
+            name=cluster.name,
+            version=cluster.version,
+            project_id=cluster.project_id or "",
+            phase=cluster.phase,
+        )
         for wf in cluster.workflows:
             lines = (
                 None if wf.lines is None else [Line(x.start, x.end, x.critical) for x in wf.lines]
@@ -155,7 +170,7 @@ def default_world(
 def describe_world(world: World, url: str) -> str:
     """What the world holds (ids and states), ready to paste, plus example curl lines."""
     out = [f"project {world.project_id}"]
-    first: tuple[str, str] | None = None
+    first: tuple[str, str, str] | None = None
     for project_id, cluster_id, name, version in world.clusters():
         out.append(f"cluster {cluster_id}  {name or '-'}  {version}  (project {project_id})")
         for workflow_id in world.workflow_ids(cluster_id):
@@ -170,11 +185,13 @@ def describe_world(world: World, url: str) -> str:
             verdict = "cancellable" if refusal is None else f"not cancellable: {refusal}"
             out.append(f"  workflow {workflow_id}  {status['phase']}  {tasks}  ({verdict})")
             if first is None and refusal is None:
-                first = (cluster_id, workflow_id)
+                first = (project_id, cluster_id, workflow_id)
+    out += ["", "List the clusters (names, ids, versions, phases):"]
+    out += [f"  curl -s {url}/autopilot/v3/projects/{p}/clusters" for p in world.project_ids()]
     if first is not None:
         path = (
-            f"{url}/autopilot/v3/projects/{world.project_id}/clusters/{first[0]}"
-            f"/operation/upgradeworkflows/{first[1]}"
+            f"{url}/autopilot/v3/projects/{first[0]}/clusters/{first[1]}"
+            f"/operation/upgradeworkflows/{first[2]}"
         )
         out += [
             "",

@@ -1,23 +1,23 @@
-"""The simulator's HTTP face: aiohttp routes for the upgrade-workflow API, auth, and fault knobs.
+"""The simulator's HTTP face: aiohttp routes for the cluster and upgrade-workflow API, auth, and
+fault knobs.
 
-Every answer carries `X-Request-Id`, every error is `{"error_code", "error_msg"}`. Faults and auth
-apply to the API routes only, never to `/_sim/...`. Knobs live in `faults`.
+Every answer carries `X-Request-Id` and a `Date` (the gateway's clock, skewed by
+`faults.date_offset`); every error is `{"error_code", "error_msg"}`. Faults and auth apply to the
+API routes only, never to `/_sim/...`. Knobs live in `faults`; serving it lives in `serving`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import json
 import logging
-import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, TextIO
+from email.utils import formatdate
+from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -27,14 +27,14 @@ from bot.cce.models import WorkflowCreate, WorkflowUpdate
 from bot.cce.signing import verify
 from bot.domain.ids import InvalidID, validate_cluster_id, validate_project_id, validate_workflow_id
 from bot.simulator.faults import Fault, Faults
-from bot.simulator.scenario import build_world, default_scenario, describe_world, load_scenario
 from bot.simulator.world import BAD_REQUEST_CODE, NOT_FOUND_CODE, Call, World, WorldError
 
-__all__ = ["Fault", "Faults", "RunningSimulator", "create_app", "running_simulator", "serve"]
+__all__ = ["Fault", "Faults", "create_app"]
 
 logger = logging.getLogger(__name__)
 
-BASE = "/autopilot/v3/projects/{project_id}/clusters/{cluster_id}/operation/upgradeworkflows"
+CLUSTERS = "/autopilot/v3/projects/{project_id}/clusters"
+BASE = CLUSTERS + "/{cluster_id}/operation/upgradeworkflows"
 AKSK_FAILED = ("APIGW.0301", "Incorrect IAM authentication information: verify aksk signature fail")
 TOKEN_FAILED = ("APIGW.0307", "The token must be updated.")
 # The gateway rejects an X-Sdk-Date more than 15 minutes away from its own clock.
@@ -68,9 +68,15 @@ def _fault_response(fault: Fault, faults: Faults) -> web.Response:
 class _Gate:
     """Auth for the API routes: AK/SK signatures and/or a static token, whichever is configured."""
 
-    def __init__(self, credentials: Mapping[str, str] | None, token: str | None) -> None:
+    def __init__(
+        self,
+        credentials: Mapping[str, str] | None,
+        token: str | None,
+        clock: Callable[[], datetime],
+    ) -> None:
         self.credentials = dict(credentials or {})
         self.token = token
+        self.clock = clock
 
     def refuse(self, request: web.Request, body: bytes) -> web.Response | None:
         if not self.credentials and self.token is None:
@@ -87,32 +93,33 @@ class _Gate:
             request.method, request.raw_path, request.headers, body, self.credentials.get
         )
         if reason is None:
-            reason = _date_problem(request.headers.get("X-Sdk-Date", ""))
+            reason = _date_problem(request.headers.get("X-Sdk-Date", ""), self.clock())
         if reason is None:
             return None
         logger.info("simulator.auth.rejected", extra={"reason": reason})
         return _error(401, *AKSK_FAILED)
 
 
-def _date_problem(value: str) -> str | None:
+def _date_problem(value: str, now: datetime) -> str | None:
     try:
         sent = datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
         return "X-Sdk-Date is malformed"
-    if abs(datetime.now(UTC) - sent) > _MAX_SKEW:
+    if abs(now - sent) > _MAX_SKEW:
         return "X-Sdk-Date is more than 15 minutes off"
     return None
 
 
 def _ids(request: web.Request) -> tuple[str, str, str | None]:
+    """The path's project, cluster ("" when absent) and workflow ids, validated."""
     info = request.match_info
     try:
         project_id = validate_project_id(info["project_id"])
-        cluster_id = validate_cluster_id(info["cluster_id"])
+        cluster_id = info.get("cluster_id")
         workflow_id = info.get("workflow_id")
         return (
             project_id,
-            cluster_id,
+            "" if cluster_id is None else validate_cluster_id(cluster_id),
             None if workflow_id is None else validate_workflow_id(workflow_id),
         )
     except InvalidID as exc:
@@ -127,6 +134,14 @@ async def _json_body(request: web.Request) -> Any:
 
 
 def _routes(world: World) -> list[web.RouteDef]:
+    async def handle_list_clusters(request: web.Request) -> web.Response:
+        project_id, _, _ = _ids(request)
+        return web.json_response(world.list_clusters(project_id))
+
+    async def handle_show_cluster(request: web.Request) -> web.Response:
+        project_id, cluster_id, _ = _ids(request)
+        return web.json_response(world.show_cluster(project_id, cluster_id))
+
     async def handle_list(request: web.Request) -> web.Response:
         project_id, cluster_id, _ = _ids(request)
         return web.json_response(world.list_workflows(project_id, cluster_id))
@@ -164,6 +179,8 @@ def _routes(world: World) -> list[web.RouteDef]:
         return web.json_response(world.cancel_workflow(project_id, cluster_id, workflow_id or ""))
 
     return [
+        web.get(CLUSTERS, handle_list_clusters),
+        web.get(CLUSTERS + "/{cluster_id}", handle_show_cluster),
         web.get(BASE, handle_list),
         web.post(BASE, handle_create),
         web.get(BASE + "/{workflow_id}", handle_show),
@@ -178,14 +195,24 @@ def create_app(
     credentials: Mapping[str, str] | None = None,
     token: str | None = None,
 ) -> web.Application:
-    """The aiohttp app: the four workflow operations plus `GET|POST /_sim/faults`."""
+    """The aiohttp app: cluster list and show, the four workflow operations, `/_sim/faults`."""
     knobs = faults if faults is not None else Faults()
-    gate = _Gate(credentials, token)
+    gate = _Gate(
+        credentials, token, lambda: datetime.now(UTC) + timedelta(seconds=knobs.date_offset)
+    )
 
     async def api(request: web.Request, handler: Handler) -> web.StreamResponse:
         body = await request.read()
+        peer = request.transport.get_extra_info("peername") if request.transport else None
         world.calls.append(
-            Call(request.method, request.raw_path, CIMultiDict(request.headers), body)
+            Call(
+                request.method,
+                request.raw_path,
+                CIMultiDict(request.headers),
+                body,
+                f"{peer[0]}:{peer[1]}" if peer else "",
+                time.monotonic(),
+            )
         )
         fault = knobs.take()
         if knobs.latency:
@@ -218,6 +245,7 @@ def create_app(
             code = NOT_FOUND_CODE if exc.status == 404 else f"SIM.{exc.status}"
             response = _error(exc.status, code, f"{exc.reason}: {request.method} {request.path}")
         response.headers["X-Request-Id"] = uuid.uuid4().hex
+        response.headers["Date"] = formatdate(time.time() + knobs.date_offset, usegmt=True)
         return response
 
     async def handle_faults(request: web.Request) -> web.Response:
@@ -231,84 +259,3 @@ def create_app(
     app = web.Application(middlewares=[envelope])
     app.add_routes([*_routes(world), web.route("*", "/_sim/faults", handle_faults)])
     return app
-
-
-@dataclass
-class RunningSimulator:
-    """A simulator serving on loopback: its base `url`, `world` and `faults`."""
-
-    url: str
-    world: World
-    faults: Faults
-
-    @property
-    def project_id(self) -> str:
-        return self.world.project_id
-
-
-@contextlib.asynccontextmanager
-async def running_simulator(
-    world: World | None = None,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    credentials: Mapping[str, str] | None = None,
-    token: str | None = None,
-    faults: Faults | None = None,
-) -> AsyncIterator[RunningSimulator]:
-    """Serve the simulator (default scenario unless `world` is given) for the `async with` body."""
-    world = world if world is not None else build_world(default_scenario())
-    faults = faults if faults is not None else Faults()
-    app = create_app(world, faults=faults, credentials=credentials, token=token)
-    # A short shutdown timeout: a request hung by a fault must not hold up teardown.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound_host, bound_port = runner.addresses[0][:2]
-        yield RunningSimulator(f"http://{bound_host}:{bound_port}", world, faults)
-    finally:
-        await runner.cleanup()
-
-
-def serve(
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    *,
-    step_seconds: float = 5.0,
-    scenario_path: str | Path | None = None,
-    rollback_after_cancel: bool = True,
-    credentials: Mapping[str, str] | None = None,
-    token: str | None = None,
-    out: TextIO = sys.stdout,
-) -> None:
-    """Run the simulator until Ctrl-C, first printing what it holds, ready to paste."""
-    scenario = load_scenario(scenario_path) if scenario_path else default_scenario()
-    world = build_world(
-        scenario, step_seconds=step_seconds, rollback_after_cancel=rollback_after_cancel
-    )
-    auth = " and ".join(n for n, on in (("AK/SK", credentials), ("token", token)) if on) or "none"
-
-    async def main() -> None:
-        async with running_simulator(
-            world, host=host, port=port, credentials=credentials, token=token
-        ) as sim:
-            rollback = "on" if rollback_after_cancel else "off"
-            print(
-                f"CCE Autopilot simulator on {sim.url} (step {step_seconds:g} s, "
-                f"rollback after cancel {rollback}, auth {auth}); Ctrl-C stops it.\n"
-                f"{describe_world(world, sim.url)}",
-                file=out,
-                flush=True,
-            )
-            if credentials or token:
-                print(
-                    "(auth is on: curl needs -H 'X-Auth-Token: …' or an AK/SK signature)",
-                    file=out,
-                    flush=True,
-                )
-            await asyncio.Event().wait()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())

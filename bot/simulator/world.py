@@ -1,31 +1,37 @@
 """In-memory state of the CCE Autopilot simulator: projects, clusters and upgrade workflows.
 
 Workflows follow a script of timed steps that is played lazily, from an injectable clock, when a
-workflow is read, so idle workflows cost nothing. Knows nothing about HTTP; imports only `rules`
-and the wire helpers in `bot.cce.models`, never `bot.domain.cancellability` (the simulator checks
-cancels itself).
+workflow is read, so idle workflows cost nothing. Clusters may sit in several projects. Knows
+nothing about HTTP; imports only the simulator's `rules`, `state` and `render`, never
+`bot.domain.cancellability` (the simulator checks cancels itself).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
-from bot.cce.models import format_api_time
-from bot.simulator.rules import (
-    ACTIVE_STATUSES,
-    TASK_ORDER,
-    Line,
-    Step,
-    cancel_refusal,
-    chain,
+from bot.simulator.render import cluster_json, workflow_json
+from bot.simulator.rules import TASK_ORDER, Line, Step, cancel_refusal, chain
+from bot.simulator.state import (
+    BAD_REQUEST_CODE,
+    CANCEL_REFUSED_CODE,
+    NOT_FOUND_CODE,
+    Call,
+    ClusterState,
+    PointState,
+    WorkflowState,
+    WorldError,
+    derive_cluster_phase,
+    derive_phase,
+    running_script,
 )
 
 __all__ = [
+    "BAD_REQUEST_CODE",
     "CANCEL_REFUSED_CODE",
     "NOT_FOUND_CODE",
     "Call",
@@ -36,91 +42,6 @@ __all__ = [
     "cancel_refusal",
     "chain",
 ]
-
-NOT_FOUND_CODE = "CCE.01404001"
-BAD_REQUEST_CODE = "CCE.01400001"
-# Simulated: the code the real API uses for a refused cancel is unverified (reference §2.1).
-CANCEL_REFUSED_CODE = "CCE.01400013"
-
-_EXPIRE_AFTER = timedelta(hours=1)
-
-
-class WorldError(Exception):
-    """A request the API would answer with an error: HTTP status, `error_code`, `error_msg`."""
-
-    def __init__(self, status: int, error_code: str, error_msg: str) -> None:
-        super().__init__(error_msg)
-        self.status = status
-        self.error_code = error_code
-        self.error_msg = error_msg
-
-
-class Call(NamedTuple):
-    """One request as the server received it (path includes the query)."""
-
-    method: str
-    path: str
-    headers: Mapping[str, str]  # case-insensitive, as HTTP headers are
-    body: bytes
-
-
-def _running_script(start: int = 0) -> list[Step]:
-    steps = [Step(t, s) for t in TASK_ORDER for s in ("Running", "Success")]
-    return steps[start:]
-
-
-@dataclass
-class _Point:
-    task_type: str
-    status: str | None = None
-    task_id: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-
-
-@dataclass
-class _Workflow:
-    workflow_id: str
-    cluster_id: str
-    cluster_version: str
-    target_version: str
-    created: datetime
-    updated: datetime
-    points: list[_Point]
-    lines: list[Line]
-    phase: str = "Init"
-    cancelled: bool = False
-    script: list[Step] = field(default_factory=list)
-    script_start: float = 0.0
-    applied: int = 0
-
-    def point(self, task_type: str) -> _Point | None:
-        wanted = task_type.lower()
-        return next((p for p in self.points if p.task_type.lower() == wanted), None)
-
-
-@dataclass
-class _Cluster:
-    cluster_id: str
-    project_id: str
-    name: str
-    version: str
-    workflow_ids: list[str] = field(default_factory=list)
-
-
-def _derive_phase(wf: _Workflow) -> str:
-    if wf.cancelled:
-        return "Cancel"
-    statuses = [(p.status or "").lower() for p in wf.points if p.task_type != "Rollback"]
-    if any(s in ACTIVE_STATUSES for s in statuses):
-        return "Running"
-    if "failed" in statuses:
-        return "Pending"
-    if statuses and all(s == "success" for s in statuses):
-        return "Success"
-    if not any(statuses):
-        return "Init"
-    return "Running" if wf.applied < len(wf.script) else "Pending"
 
 
 class World:
@@ -147,8 +68,8 @@ class World:
         self._clock = clock
         self._mono_base = clock()
         self._wall_base = wall_clock()
-        self._clusters: dict[str, _Cluster] = {}
-        self._workflows: dict[str, _Workflow] = {}
+        self._clusters: dict[str, ClusterState] = {}
+        self._workflows: dict[str, WorkflowState] = {}
 
     # -- building -------------------------------------------------------------------------
 
@@ -157,11 +78,24 @@ class World:
         return self._wall_base + timedelta(seconds=at - self._mono_base)
 
     def add_cluster(
-        self, cluster_id: str, *, name: str = "", version: str = "v1.28", project_id: str = ""
+        self,
+        cluster_id: str,
+        *,
+        name: str = "",
+        version: str = "v1.28",
+        project_id: str = "",
+        phase: str | None = None,
     ) -> str:
-        """Add a cluster (to the default project unless `project_id` is given)."""
+        """Add a cluster (to the default project unless `project_id` is given).
+
+        Its phase is `Upgrading` while a workflow of it runs, else `Available`, unless `phase`
+        forces one.
+        """
         project = project_id or self.project_id
-        self._clusters[cluster_id] = _Cluster(cluster_id, project, name, version)
+        created = self._wall() - timedelta(days=90)
+        self._clusters[cluster_id] = ClusterState(
+            cluster_id, project, name, version, created, phase
+        )
         return cluster_id
 
     def add_workflow(
@@ -184,14 +118,14 @@ class World:
         """
         cluster = self._cluster(cluster_id)
         created = self._wall() - timedelta(seconds=age_seconds)
-        wf = _Workflow(
+        wf = WorkflowState(
             workflow_id=workflow_id or str(uuid.uuid4()),
             cluster_id=cluster_id,
             cluster_version=cluster_version or cluster.version,
             target_version=target_version,
             created=created,
             updated=created,
-            points=[_Point(t) for t, _ in points or [(t, None) for t in TASK_ORDER]],
+            points=[PointState(t) for t, _ in points or [(t, None) for t in TASK_ORDER]],
             lines=list(chain() if lines is None else lines),
             script=list(script),
             script_start=self._clock(),
@@ -200,11 +134,11 @@ class World:
         slot = age_seconds / (len(started) + 1)
         for index, (task, status) in enumerate(started):
             at = created + timedelta(seconds=slot * (index + 0.5))
-            self._set(wf, task, "Running", at)
-            self._set(wf, task, status, at + timedelta(seconds=slot * 0.8))
+            wf.set_task(task, "Running", at)
+            wf.set_task(task, status, at + timedelta(seconds=slot * 0.8))
         if started:
             wf.updated = self._wall()
-        wf.phase = phase or _derive_phase(wf)
+        wf.phase = phase or derive_phase(wf)
         self._workflows[wf.workflow_id] = wf
         cluster.workflow_ids.append(wf.workflow_id)
         return wf.workflow_id
@@ -215,7 +149,7 @@ class World:
             self.add_workflow(
                 cluster_id,
                 points=[("PreCheck", "Running"), *[(t, None) for t in TASK_ORDER[1:]]],
-                script=_running_script(1),
+                script=running_script(1),
             )
             for _ in range(n)
         ]
@@ -229,7 +163,11 @@ class World:
     def set_task_status(self, workflow_id: str, task_type: str, status: str | None) -> None:
         """Force one task's status (adding the point if needed); the phase is left alone."""
         wf = self._workflow(workflow_id)
-        self._set(wf, task_type, status, self._wall())
+        wf.set_task(task_type, status, self._wall())
+
+    def set_cluster_phase(self, cluster_id: str, phase: str | None) -> None:
+        """Force the cluster's phase (None: derive it from its workflows again)."""
+        self._cluster(cluster_id).phase = phase
 
     def delete_workflow(self, workflow_id: str) -> None:
         wf = self._workflows.pop(workflow_id)
@@ -257,7 +195,23 @@ class World:
     def workflow_ids(self, cluster_id: str) -> list[str]:
         return list(self._cluster(cluster_id).workflow_ids)
 
+    def project_ids(self) -> list[str]:
+        """Every project that holds a cluster, the default one first."""
+        found = [self.project_id, *(c.project_id for c in self._clusters.values())]
+        return list(dict.fromkeys(found))
+
     # -- the API operations -----------------------------------------------------------------
+
+    def list_clusters(self, project_id: str) -> dict[str, Any]:
+        """ListAutopilotClusters: the project's clusters, in insertion order."""
+        self._check_project(project_id)
+        items = [
+            self._cluster_json(c) for c in self._clusters.values() if c.project_id == project_id
+        ]
+        return {"kind": "Cluster", "apiVersion": "v3", "items": items}
+
+    def show_cluster(self, project_id: str, cluster_id: str) -> dict[str, Any]:
+        return self._cluster_json(self._locate_cluster(project_id, cluster_id))
 
     def show_workflow(self, project_id: str, cluster_id: str, workflow_id: str) -> dict[str, Any]:
         return self._to_json(self._locate(project_id, cluster_id, workflow_id))
@@ -291,35 +245,38 @@ class World:
         wf.cancelled, wf.phase, wf.updated = True, "Cancel", self._wall(now)
         wf.script, wf.script_start, wf.applied = [], now, 0
         if self.rollback_after_cancel:
-            wf.points.append(_Point("Rollback"))
+            wf.points.append(PointState("Rollback"))
             wf.script = [Step("Rollback", "Running"), Step("Rollback", "Success")]
         return self._to_json(wf)
 
     # -- internals --------------------------------------------------------------------------
 
-    def _cluster(self, cluster_id: str) -> _Cluster:
+    def _cluster(self, cluster_id: str) -> ClusterState:
         try:
             return self._clusters[cluster_id]
         except KeyError:
             raise WorldError(404, NOT_FOUND_CODE, f"cluster {cluster_id} not found") from None
 
-    def _workflow(self, workflow_id: str) -> _Workflow:
+    def _workflow(self, workflow_id: str) -> WorkflowState:
         try:
             return self._workflows[workflow_id]
         except KeyError:
             msg = f"upgrade workflow {workflow_id} not found"
             raise WorldError(404, NOT_FOUND_CODE, msg) from None
 
-    def _locate_cluster(self, project_id: str, cluster_id: str) -> _Cluster:
-        if all(c.project_id != project_id for c in self._clusters.values()):
+    def _check_project(self, project_id: str) -> None:
+        if project_id not in self.project_ids():
             raise WorldError(404, NOT_FOUND_CODE, f"project {project_id} not found")
+
+    def _locate_cluster(self, project_id: str, cluster_id: str) -> ClusterState:
+        self._check_project(project_id)
         cluster = self._clusters.get(cluster_id)
         if cluster is None or cluster.project_id != project_id:
             msg = f"cluster {cluster_id} not found in project {project_id}"
             raise WorldError(404, NOT_FOUND_CODE, msg)
         return cluster
 
-    def _locate(self, project_id: str, cluster_id: str, workflow_id: str) -> _Workflow:
+    def _locate(self, project_id: str, cluster_id: str, workflow_id: str) -> WorkflowState:
         cluster = self._locate_cluster(project_id, cluster_id)
         wf = self._workflows.get(workflow_id)
         if wf is None or wf.cluster_id != cluster.cluster_id:
@@ -328,7 +285,7 @@ class World:
         self._catch_up(wf)
         return wf
 
-    def _catch_up(self, wf: _Workflow) -> None:
+    def _catch_up(self, wf: WorkflowState) -> None:
         now = self._clock()
         while wf.applied < len(wf.script):
             due = wf.script_start + (wf.applied + 1) * self.step_seconds
@@ -336,64 +293,16 @@ class World:
                 return
             self._apply_next(wf, due)
 
-    def _apply_next(self, wf: _Workflow, mono: float) -> None:
+    def _apply_next(self, wf: WorkflowState, mono: float) -> None:
         step = wf.script[wf.applied]
         wf.applied += 1
-        self._set(wf, step.task_type, step.status, self._wall(mono))
+        wf.set_task(step.task_type, step.status, self._wall(mono))
         wf.updated = self._wall(mono)
-        wf.phase = _derive_phase(wf)
+        wf.phase = derive_phase(wf)
 
-    @staticmethod
-    def _set(wf: _Workflow, task_type: str, status: str | None, at: datetime) -> None:
-        point = wf.point(task_type)
-        if point is None:
-            point = _Point(task_type)
-            wf.points.append(point)
-        point.status = status
-        if status is None:
-            point.task_id = point.start = point.end = None
-            return
-        point.task_id = point.task_id or str(uuid.uuid4())
-        point.start = point.start or at
-        if status.lower() in {"success", "failed"}:
-            point.end = at
+    def _to_json(self, wf: WorkflowState) -> dict[str, Any]:
+        return workflow_json(wf)
 
-    def _to_json(self, wf: _Workflow) -> dict[str, Any]:
-        points: list[dict[str, Any]] = []
-        for p in wf.points:
-            item: dict[str, Any] = {"taskType": p.task_type}
-            if p.task_id is not None:
-                item["taskID"] = p.task_id
-            if p.status is not None:
-                item["status"] = p.status
-            if p.start is not None:
-                item["startTimeStamp"] = format_api_time(p.start)
-            if p.end is not None:
-                item["endTimeStamp"] = format_api_time(p.end)
-                if p.task_type == "PreCheck":
-                    item["expireTimeStamp"] = format_api_time(p.end + _EXPIRE_AFTER)
-            points.append(item)
-        lines: list[dict[str, Any]] = []
-        for line in wf.lines:
-            entry: dict[str, Any] = {
-                "startPoint": {"taskType": line.start},
-                "endPoint": {"taskType": line.end},
-            }
-            if line.critical is not None:
-                entry["critical"] = line.critical
-            lines.append(entry)
-        return {
-            "kind": "WorkFlowTask",
-            "apiVersion": "v3",
-            "metadata": {
-                "uid": wf.workflow_id,
-                "creationTimestamp": format_api_time(wf.created),
-                "updateTimestamp": format_api_time(wf.updated),
-            },
-            "spec": {
-                "clusterID": wf.cluster_id,
-                "clusterVersion": wf.cluster_version,
-                "targetVersion": wf.target_version,
-            },
-            "status": {"phase": wf.phase, "pointStatuses": points, "lineStatuses": lines},
-        }
+    def _cluster_json(self, cluster: ClusterState) -> dict[str, Any]:
+        phases = [self.workflow(w)["status"]["phase"] for w in cluster.workflow_ids]
+        return cluster_json(cluster, derive_cluster_phase(cluster, phases))
