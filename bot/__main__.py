@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.config import ConfigError, Settings, load_config
 from bot.logs import LOG_LEVELS, configure_logging
 from bot.store import AuditRecord, Store, create_engine
+from bot.store.schema import SchemaState, schema_state
+from bot.store.schema import upgrade as schema_upgrade
 
 __all__ = ["main"]
 
@@ -65,6 +67,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"Configuration OK: {len(config.bot.clusters)} cluster alias(es), {mode} mode, "
         f"database {config.settings.database_url.split('://')[0]}."
     )
+    for note in config.notes:
+        print(f"  note: {note}")
     return 0
 
 
@@ -80,6 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format, _secret_values(settings))
+    for note in config.notes:
+        logger.warning("config.retired_key", extra={"detail": note})
     from bot.serve import serve_forever
 
     with contextlib.suppress(KeyboardInterrupt):
@@ -177,17 +183,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
     except ValueError:
         raise ConfigError([f"--since {args.since!r} is not an ISO time"]) from None
 
-    async def read() -> list[AuditRecord]:
+    async def read() -> tuple[list[AuditRecord], SchemaState]:
         store = Store(read_only_engine(settings.database_url))
         try:
-            return await store.audit_log(
+            state = await schema_state(store.engine)
+            records = await store.audit.read(
                 workflow_id=args.workflow, cluster_id=args.cluster, since=since
             )
+            return records, state
         finally:
             await store.dispose()
 
     try:
-        records = asyncio.run(read())
+        records, state = asyncio.run(read())
     except AuditUnreadable as exc:
         print(f"audit: {exc}", file=sys.stderr)
         return 1
@@ -195,8 +203,34 @@ def cmd_audit(args: argparse.Namespace) -> int:
         why = getattr(exc, "orig", None) or exc
         print(f"audit: cannot read the audit log: {why}", file=sys.stderr)
         return 1
+    if not state.current:
+        print(f"audit: note: {state.describe()}; the log is read as it is", file=sys.stderr)
     for r in records:
         print(_audit_line(r))
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Bring the database schema to this version (what `run` also does at start)."""
+    settings = _settings()
+
+    async def upgrade() -> tuple[str | None, str]:
+        store = Store(create_engine(settings.database_url))
+        try:
+            return await schema_upgrade(store.engine)
+        finally:
+            await store.dispose()
+
+    try:
+        before, now = asyncio.run(upgrade())
+    except (SQLAlchemyError, OSError) as exc:
+        why = getattr(exc, "orig", None) or exc
+        print(f"db upgrade: cannot upgrade the database: {why}", file=sys.stderr)
+        return 1
+    if before == now:
+        print(f"The database schema is current (revision {now}); nothing to do.")
+    else:
+        print(f"The database schema was upgraded: revision {before or 'none'} → {now}.")
     return 0
 
 
@@ -234,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--cluster", default=None)
     audit.add_argument("--since", default=None, help="ISO time, e.g. 2026-12-01T00:00:00+00:00")
     audit.set_defaults(func=cmd_audit)
+    db = sub.add_parser("db", help="the database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_upgrade = db_sub.add_parser("upgrade", help="apply pending migrations (run does it too)")
+    db_upgrade.set_defaults(func=cmd_db_upgrade)
     return parser
 
 

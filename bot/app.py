@@ -30,14 +30,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
-from bot.approval.flow import CancelFlow
-from bot.approval.queries import Queries
 from bot.cce.budget import Budget
 from bot.cce.client import CCEClient, RetryPolicy, http_client
 from bot.cce.signing import AKSKAuth, Credentials, TokenAuth
 from bot.config import Config
 from bot.metrics import Metrics
 from bot.ops import OpsServer, Readiness
+from bot.parts import Parts, build_parts
 from bot.slack.directory import ApproverDirectory
 from bot.slack.door import (
     KeepAliveRespond,
@@ -49,8 +48,6 @@ from bot.slack.door import (
 from bot.slack.poster import SlackPoster
 from bot.slack.scopes import check_scopes
 from bot.store import Store, create_engine
-from bot.watch.watcher import Watcher
-from bot.watch.watching import Watching
 from handlers.errors import report_unexpected
 
 __all__ = ["BotApp", "create_app", "utcnow"]
@@ -66,6 +63,9 @@ POST_ACK_SLOTS = 8
 # this long at the latest: a burst's answers come right after the burst, and a steady stream of
 # requests delays none by more than this.
 POST_ACK_MAX_DELAY = 0.5  # seconds
+# On shutdown, how long work after an ack may take to finish before the clients are closed. What
+# is still running then is cut short; its lease lapses and another process finishes it.
+STOP_GRACE = 10.0  # seconds
 
 
 def utcnow() -> datetime:
@@ -113,9 +113,7 @@ class BotApp:
         bolt: AsyncApp,
         cce: CCEClient,
         store: Store,
-        flow: CancelFlow,
-        queries: Queries,
-        watcher: Watcher,
+        parts: Parts,
         clock: Callable[[], datetime],
         instance_id: str,
         metrics: Metrics,
@@ -124,9 +122,8 @@ class BotApp:
         self.bolt = bolt
         self.cce = cce
         self.store = store
-        self.flow = flow
-        self.queries = queries
-        self.watcher = watcher
+        self.parts = parts
+        self.watcher = parts.watcher
         self.clock = clock
         self.instance_id = instance_id
         self.metrics = metrics
@@ -140,7 +137,7 @@ class BotApp:
         self.scope_check: asyncio.Task[list[str]] | None = None
 
     async def start(self, *, scheduler: bool = True) -> None:
-        await self.store.create_schema()
+        await self.store.migrate()
         freeze_startup_heap()
         # One keep-alive session for every Web API call and response_url post (slack_sdk opens
         # one per call otherwise). slack_sdk applies its own timeout only to the sessions it
@@ -154,12 +151,13 @@ class BotApp:
             self.scope_check = asyncio.create_task(check_scopes(self.bolt.client))
         if scheduler:
             self.scheduler.add_job(
-                self.expire_tick,
+                self.housekeeping,
                 "interval",
                 seconds=self.housekeeping_seconds,
-                id="approvals.expire",
+                id="approvals.recovery",
                 max_instances=1,
                 coalesce=True,
+                next_run_time=datetime.now(UTC),  # at once: a restart takes over without delay
             )
             self.scheduler.add_job(
                 self.watcher.tick,
@@ -175,24 +173,26 @@ class BotApp:
 
     @property
     def housekeeping_seconds(self) -> float:
-        """Often enough for expiry and for the recovery delays (at least 0.2 s apart)."""
-        approval = self.config.bot.approval
-        every = min(
-            approval.expires_after / 4, timedelta(seconds=15), approval.recover_unsent_after / 2
-        )
-        return max(every.total_seconds(), 0.2)
+        """Often enough that work whose lease lapsed is taken over within a fifth of a lease
+        (and at most a second) of the lapse, and that expiry is on time."""
+        bot = self.config.bot
+        every = min(bot.approval.expires_after / 4, bot.recovery.lease / 5, timedelta(seconds=1))
+        return max(every.total_seconds(), 0.1)
 
     @property
     def tick_seconds(self) -> float:
         """Short enough that a watch is polled within a second of being due."""
-        return min(1.0, max(self.config.bot.watch.interval.total_seconds() / 2, 0.05))
+        return min(1.0, max(self.config.bot.watch.fast_interval.total_seconds() / 2, 0.05))
 
     async def stop(self) -> None:
         if self.scope_check is not None and not self.scope_check.done():
             self.scope_check.cancel()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if not await self.post_ack.drain(STOP_GRACE):  # work after an ack finishes first
+            logger.warning("bot.stop.work_cut_short")
         await self.watcher.drain()  # a tick in flight finishes before its client closes
+        await self.parts.recovery.drain()
         if self._own_session and self.bolt.client.session is not None:
             await self.bolt.client.session.close()
             self.bolt.client.session = None
@@ -200,16 +200,12 @@ class BotApp:
         await self.store.dispose()
         logger.info("bot.stopped", extra={"instance": self.instance_id})
 
-    async def expire_tick(self) -> None:
-        """Scheduler job: expire overdue requests and settle any a crash left half-done.
+    async def housekeeping(self) -> int:
+        """Scheduler job: expire overdue requests, and take over work whose lease lapsed.
 
         Never raises: a failure is logged and retried at the next run.
         """
-        try:
-            await self.flow.expire_due()
-            await self.flow.recover()
-        except Exception:
-            logger.exception("approvals.housekeeping.failed")
+        return await self.parts.recovery.tick()
 
     # -- HTTP -------------------------------------------------------------------------------
 
@@ -246,7 +242,7 @@ class BotApp:
     async def update_open_watches(self) -> None:
         """Before a scrape: the open-watches gauge is read from the database on demand."""
         try:
-            self.metrics.watches_open(await self.store.count_open_watches())
+            self.metrics.watches_open(await self.store.watches.count_open())
         except Exception:  # the database is down: /readyz says so; metrics still answer
             logger.debug("metrics.open_watches.failed", exc_info=True)
 
@@ -312,37 +308,23 @@ def create_app(
         usergroups=config.bot.approvers.usergroups,
         clock=clock,
     )
-    flow = CancelFlow(
+    instance_id = secrets.token_hex(4)
+    parts = build_parts(
         config=config,
         cce=cce,
         store=store,
         poster=SlackPoster(client, on_error=metrics.slack_error),
-        metrics=metrics,
         directory=directory,
-        clock=clock,
-    )
-    instance_id = secrets.token_hex(4)
-    watcher = Watcher(
-        cce=cce,
-        store=store,
-        poster=flow.poster,
-        config=config.bot.watch,
         clock=clock,
         owner=instance_id,
         metrics=metrics,
     )
-    watching = Watching(flow, watcher)
-    watcher.on_progress = watching.on_progress
-    flow.on_cancelled = watching.after_cancel
-    queries = Queries(flow, watching.start_watch)
     bot = BotApp(
         config=config,
         bolt=bolt,
         cce=cce,
         store=store,
-        flow=flow,
-        queries=queries,
-        watcher=watcher,
+        parts=parts,
         clock=clock,
         instance_id=instance_id,
         metrics=metrics,
@@ -350,8 +332,12 @@ def create_app(
 
     @bolt.middleware
     async def inject(context: Any, next: Any) -> Any:  # Bolt injects by this name
-        context["flow"] = flow
-        context["queries"] = queries
+        context["clusters"] = parts.clusters
+        context["opening"] = parts.opening
+        context["decisions"] = parts.decisions
+        context["queries"] = parts.queries
+        context["watching"] = parts.watching
+        context["channels"] = config.bot.channels
         context["metrics"] = metrics
         context["work_slots"] = bot.post_ack
         # Bolt's respond() would open a new connection per answer; this one reuses the

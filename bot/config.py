@@ -124,10 +124,6 @@ class ApprovalConfig(_Strict):
     required: int = Field(default=1, ge=1, le=10)
     allow_self_approval: bool = False
     expires_after: Duration = timedelta(minutes=30)
-    # Housekeeping after a crash: an `approved` request unsent this long is sent; a
-    # `cancel_requested` one unanswered this long is settled by reading the workflow.
-    recover_unsent_after: Duration = timedelta(seconds=30)
-    settle_after: Duration = timedelta(minutes=2)
 
 
 class WatchConfig(_Strict):
@@ -139,10 +135,6 @@ class WatchConfig(_Strict):
     # A Rollback listed after a cancel that has not started by then is not coming.
     rollback_grace: Duration = timedelta(minutes=10)
     concurrency: int = Field(default=20, ge=1, le=500)
-    # How long a replica's claim on a due watch lasts. A replica that dies mid-poll holds its
-    # watches this long before another (or its own restart) picks them up; it must outlast
-    # one poll (an API read with its retries, and the thread posts).
-    lease: Duration = timedelta(seconds=60)
 
 
 class AlertsConfig(_Strict):
@@ -199,6 +191,8 @@ class Config:
 
     settings: Settings
     bot: BotConfig
+    # Keys of an older release that are accepted but no longer used, each with what replaced it.
+    notes: tuple[str, ...] = ()
 
     def cluster(self, name: str) -> tuple[str | None, ClusterRef]:
         """Resolve an alias, or a raw cluster id when a default project is set.
@@ -362,6 +356,7 @@ def load_config(settings: Settings | None = None, *, mode: str = "run") -> Confi
     if path is not None:
         raw, file_problems = _read_yaml(path)
         problems += file_problems
+    notes = _retired_keys(raw)
     try:
         bot: BotConfig | None = BotConfig.model_validate(raw)
         parsed = bot
@@ -373,7 +368,28 @@ def load_config(settings: Settings | None = None, *, mode: str = "run") -> Confi
     problems += duration_problems(parsed) if parsed is not None else []
     if problems or bot is None:
         raise ConfigError(problems)
-    return Config(settings, bot)
+    return Config(settings, bot, tuple(notes))
+
+
+# Keys release 0.1.0 read, and why they are gone: a lease in the store replaced the timers.
+RETIRED = {
+    ("approval", "recover_unsent_after"): "an approved cancel a crash left unsent is sent once "
+    "its lease (recovery.lease) lapses",
+    ("approval", "settle_after"): "a cancel whose answer a crash lost is settled once its lease "
+    "(recovery.lease) lapses",
+    ("watch", "lease"): "watches are leased for recovery.lease, renewed while they are polled",
+}
+
+
+def _retired_keys(raw: dict[str, Any]) -> list[str]:
+    """Take the retired keys out of the raw YAML, with a note for each (not a problem)."""
+    notes = []
+    for (section, key), why in RETIRED.items():
+        part = raw.get(section)
+        if isinstance(part, dict) and key in part:
+            part.pop(key)
+            notes.append(f"{section}.{key} is no longer used ({why}); remove it")
+    return notes
 
 
 def problems(settings: Settings | None = None, *, mode: str = "run") -> list[str]:

@@ -105,7 +105,6 @@ def duration_problems(bot: BotConfig) -> list[str]:
             w.interval,
             "(watch.interval), or a Rollback would be given up before a poll could see it",
         ),
-        *_at_least("watch.lease", w.lease, 3 * _S, "(a poll and its posts must fit in it)"),
         *_at_least("approval.expires_after", a.expires_after, _MIN, "(time to find an approver)"),
         *_at_least(
             "recovery.lease",

@@ -107,7 +107,7 @@ async def _play(stack: Stack, talk: Conversation) -> None:
         if who == "U0BOB":
             await stack.slack.wait_for("response_url", predicate=_answer_to(name))
     deadline = time.monotonic() + 40
-    while await stack.bot.store.count_open_watches() or not _settled(stack, request.ts):
+    while await stack.bot.store.watches.count_open() or not _settled(stack, request.ts):
         if time.monotonic() > deadline:
             raise RuntimeError("the progress did not settle within 40 s")
         await asyncio.sleep(0.2)
@@ -139,7 +139,7 @@ async def run_demo(*, verbose: bool = False, out: TextIO = sys.stdout) -> int:
         "clusters": {"prod-eu": {"cluster_id": CLUSTER}},
         "approvers": {"users": ["U0CAROL"]},
         "channels": [CHANNEL],
-        "watch": {"interval": "1s"},
+        "watch": {"interval": "1s", "fast_interval": "1s"},
     }
     print(
         "cce-upgrade-bot demo: the simulator, a stand-in for Slack and the bot, all on this "

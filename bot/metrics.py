@@ -54,6 +54,19 @@ class Metrics:
         self.slack_errors = Counter(
             "cce_bot_slack_api_errors", "Slack Web API errors", ["method", "error"], registry=r
         )
+        self.deliveries = Counter(
+            "cce_bot_slack_deliveries",
+            "Keyed Slack posts by outcome (sent, found after a lost answer, repeated, refused, "
+            "uncertain)",
+            ["outcome"],
+            registry=r,
+        )
+        self.given_up = Counter(
+            "cce_bot_recovery_given_up",
+            "Request work given up after recovery.give_up_after, by what was left",
+            ["work"],
+            registry=r,
+        )
 
     def command(self, command: str, outcome: str) -> None:
         self.commands.labels(command, outcome).inc()
@@ -85,3 +98,9 @@ class Metrics:
     def watches_open(self, count: int) -> None:
         """Set before a scrape (`bot.ops`), from the database: watches are rows, not events."""
         self.open_watches.set(count)
+
+    def delivery(self, outcome: str) -> None:
+        self.deliveries.labels(outcome).inc()
+
+    def gave_up(self, work: str) -> None:
+        self.given_up.labels(work).inc()

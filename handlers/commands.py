@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
-from bot.approval.flow import CancelFlow, FlowError
+from bot.approval.clusters import ConfigClusters
+from bot.approval.errors import FlowError
+from bot.approval.opening import Opening
 from bot.approval.queries import Queries
+from bot.domain.approvals import channel_allowed
 from bot.domain.commands import (
     Cancel,
     Command,
@@ -21,6 +25,7 @@ from bot.metrics import Metrics
 from bot.slack.blocks import escape
 from bot.slack.door import PostAckGate
 from bot.slack.usage import USAGE
+from bot.watch.starting import Watching
 from handlers.errors import report_unexpected
 
 __all__ = ["COMMAND", "handle_cce_upgrade", "register"]
@@ -33,8 +38,11 @@ async def handle_cce_upgrade(
     ack: Any,
     command: dict[str, Any],
     respond: Any,
-    flow: CancelFlow,
+    clusters: ConfigClusters,
+    opening: Opening,
     queries: Queries,
+    watching: Watching,
+    channels: Collection[str] | None,
     metrics: Metrics,
     work_slots: PostAckGate,
 ) -> None:
@@ -50,7 +58,7 @@ async def handle_cce_upgrade(
         metrics.command(kind, "invalid")
         await ack(text=f"{parsed.problem}\n\n{USAGE}")
         return
-    if not flow.channel_allowed(channel_id):
+    if not channel_allowed(channels, channel_id):
         metrics.command(kind, "channel_refused")
         await ack(
             text="`/cce-upgrade` is not enabled in this channel. Use one of the incident "
@@ -58,14 +66,14 @@ async def handle_cce_upgrade(
         )
         return
     try:
-        flow.resolve(parsed.cluster)  # config only, no I/O: an unknown alias is answered at once
+        clusters.peek(parsed.cluster)  # no I/O: an unknown cluster is answered in the ack
     except FlowError as exc:
         metrics.command(kind, "refused")
         await ack(text=str(exc))
         return
     await ack(text=f"Working on `{escape(parsed.cluster)}`…")
     async with work_slots:
-        await _work(parsed, user_id, channel_id, respond, flow, queries, metrics, kind)
+        await _work(parsed, user_id, channel_id, respond, opening, queries, watching, metrics, kind)
 
 
 async def _work(
@@ -73,15 +81,16 @@ async def _work(
     user_id: str,
     channel_id: str,
     respond: Any,
-    flow: CancelFlow,
+    opening: Opening,
     queries: Queries,
+    watching: Watching,
     metrics: Metrics,
     kind: str,
 ) -> None:
     """The slow part, after the ack: API reads, the store, the answer through response_url."""
     try:
         if isinstance(parsed, Cancel):
-            reply = await flow.open_request(user_id, channel_id, parsed)
+            reply = await opening.open(user_id, channel_id, parsed)
             await respond(text=reply, response_type="ephemeral", replace_original=True)
         elif isinstance(parsed, Status):
             text, blocks = await queries.status(parsed.cluster, parsed.workflow_id)
@@ -94,7 +103,7 @@ async def _work(
                 text=text, blocks=blocks, response_type="ephemeral", replace_original=True
             )
         elif isinstance(parsed, Watch):
-            reply = await queries.watch(user_id, channel_id, parsed.cluster, parsed.workflow_id)
+            reply = await watching.start(user_id, channel_id, parsed.cluster, parsed.workflow_id)
             await respond(text=reply, response_type="ephemeral", replace_original=True)
         metrics.command(kind, "ok")
     except FlowError as exc:

@@ -50,22 +50,28 @@ async def _postgres_ready(url: str) -> str | None:
     return None
 
 
-async def fresh_postgres() -> str:
-    """The PostgreSQL test database with every table of ours emptied (skip or fail if absent)."""
+async def fresh_postgres(*, empty: bool = False) -> str:
+    """The PostgreSQL test database, emptied and migrated to this version's schema (`empty`:
+    left without any table). Skips, or fails under REQUIRE_POSTGRES=1, when it is absent."""
     problem = await _postgres_ready(PG_URL)
     if problem is not None:
         if os.environ.get("REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL is required (REQUIRE_POSTGRES=1) but unusable: {problem}")
         pytest.skip(f"PostgreSQL not available: {problem}")
+    from sqlalchemy import text
+
     from bot.store import Store, create_engine
-    from bot.store.tables import Base
 
     store = Store(create_engine(PG_URL))
-    # Drop and recreate: the database outlives test runs, and the schema may have changed.
-    async with store.engine.begin() as conn:
-        await conn.run_sync(Base.metadata.drop_all)
-        await conn.run_sync(Base.metadata.create_all)
-    await store.dispose()
+    try:
+        # Start from nothing: the database outlives test runs, and a test may leave any schema.
+        async with store.engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        if not empty:
+            await store.migrate()
+    finally:
+        await store.dispose()
     return PG_URL
 
 

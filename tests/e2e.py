@@ -103,7 +103,7 @@ async def cancel_failed_workflow(stack: Stack, requester: str = REQUESTER) -> st
     await stack.slack.wait_for("chat.postMessage", count=2)
 
     async def watching() -> bool:
-        return await stack.bot.store.count_open_watches() == 1
+        return await stack.bot.store.watches.count_open() == 1
 
     await eventually(watching)
     return message.ts

@@ -168,7 +168,7 @@ async def test_slack_refusing_the_post_leaves_nothing_pending(stack: Stack, erro
     assert "No request was left open" in text
     if error != "is_archived":
         assert "/invite" in text
-    assert [] == await stack.bot.store.requests_in_state("pending")
+    assert [] == await stack.bot.store.requests.in_state("pending")
 
 
 async def test_status_and_list_answer_privately(stack: Stack) -> None:

@@ -235,11 +235,6 @@ BAD_CONFIGS: dict[str, tuple[dict[str, Any], dict[str, str | None], str]] = {
         {},
         "watch.rollback_grace is 20s; it must be at least 1m (watch.interval)",
     ),
-    "watch-lease-too-short": (
-        {"watch": {"lease": "1s"}},
-        {},
-        "watch.lease is 1s; it must be at least 3s",
-    ),
     "recovery-lease-too-short": (
         {"recovery": {"lease": "2s"}},
         {},
@@ -352,3 +347,28 @@ def test_run_refuses_an_unknown_log_level_in_a_sentence(
     assert 2 == main(["run"])
     err = capsys.readouterr().err
     assert "LOG_LEVEL 'chatty' is not one of" in err and "Traceback" not in err
+
+
+def test_the_timer_keys_of_release_0_1_0_are_accepted_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`recover_unsent_after`, `settle_after` and `watch.lease` became the lease: a 0.1.0
+    config still passes, and `check` says what replaced each key."""
+    old = (
+        GOOD
+        + "\n"
+        + "\n".join(
+            [
+                "approval:",
+                "  recover_unsent_after: 30s",
+                "  settle_after: 2m",
+                "watch:",
+                "  lease: 60s",
+            ]
+        )
+    )
+    code, text = run_check(tmp_path, monkeypatch, old, **GOOD_ENV)
+    assert 0 == code, text
+    for key in ("approval.recover_unsent_after", "approval.settle_after", "watch.lease"):
+        assert f"note: {key} is no longer used" in text
+    assert text.count("recovery.lease") == 3

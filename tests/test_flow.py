@@ -221,7 +221,7 @@ async def test_expiry_removes_the_buttons(sim: RunningSimulator, sqlite_url: str
     async with running_stack(sim, sqlite_url, yaml, clock=lambda: now[0]) as stack:
         message, _ = await open_request(stack)
         now[0] += timedelta(minutes=31)
-        assert 1 == await stack.bot.flow.expire_due()  # what the APScheduler job runs
+        assert 1 == await stack.bot.parts.decisions.expire_due()  # what the APScheduler job runs
         final = stack.slack.message(CHANNEL, message.ts)
         assert [] == buttons(final) and "expired" in text_of(final).lower()
         _, late = await stack.click(approval_id_of(message), user=LEAD1, message_ts=message.ts)
@@ -257,3 +257,42 @@ async def test_a_failed_usergroup_lookup_is_not_repeated_for_every_click(stack: 
     assert 1 == len(stack.slack.calls_to("usergroups.users.list"))
     assert all("Try again in a minute" in stack.responses(n)[-1]["text"] for n in names)
     assert [] == patches(stack.sim)
+
+
+async def test_a_click_past_expiry_records_nothing_and_says_so(
+    sim: RunningSimulator, db_url: str
+) -> None:
+    """Approve after the request's time but before the expiry job ran: the same conditional
+    update refuses it, the clicker is told, no approval is recorded and no cancel is sent."""
+    from datetime import UTC, datetime, timedelta
+
+    now = [datetime(2026, 12, 1, 8, 0, tzinfo=UTC)]
+    yaml = bot_yaml(approval={"expires_after": "30m"})
+    async with running_stack(sim, db_url, yaml, clock=lambda: now[0]) as stack:
+        message, _ = await open_request(stack)
+        now[0] += timedelta(minutes=30, seconds=1)
+        _, late = await stack.click(approval_id_of(message), user=LEAD1, message_ts=message.ts)
+        await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == late)
+        assert "expired" in stack.responses(late)[-1]["text"]
+        rec = await stack.bot.store.requests.get(approval_id_of(message))
+        assert rec is not None and rec.state == "expired" and rec.approved_by == ()
+        assert [] == patches(sim)
+
+
+async def test_a_click_from_a_channel_outside_the_allow_list_is_refused(
+    sim: RunningSimulator, sqlite_url: str
+) -> None:
+    """A click from a channel the config does not allow is refused like a command there would
+    be: the clicker is told, nothing is recorded, no cancel is sent."""
+    async with running_stack(sim, sqlite_url, bot_yaml(channels=[CHANNEL])) as stack:
+        message, _ = await open_request(stack)
+        approval_id = approval_id_of(message)
+        _, name = await stack.click(
+            approval_id, user=LEAD1, message_ts=message.ts, channel="C0ELSEWHERE"
+        )
+        await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+        assert "not enabled in this channel" in stack.responses(name)[-1]["text"]
+        rec = await stack.bot.store.requests.get(approval_id)
+        assert rec is not None and (rec.state, rec.approved_by) == ("pending", ())
+        assert [] == patches(sim)
+        assert buttons(stack.slack.message(CHANNEL, message.ts))

@@ -256,9 +256,12 @@ async def test_audit_prints_every_step_in_order(
         "approval.approved",
         "cancel.sent",
         "cancel.accepted",
+        "watch.started",
     ] == actions
     assert records[0]["actor"] == "U0REQUEST1" and records[1]["actor"] == LEAD1
-    assert records[-1]["request_id"] and records[-1]["phase"] == "Cancel"
+    accepted, watching = records[-2:]
+    assert accepted["request_id"] and accepted["phase"] == "Cancel"
+    assert watching["approval_id"] == accepted["approval_id"] and watching["watch_id"]
 
 
 # Which scopes each Slack Web API method the bot calls needs (public and private channels).

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.app import create_app
+from bot.domain.delivery import NewDelivery
 from bot.simulator import RunningSimulator, default_world, running_simulator
+from bot.slack.delivery import REPEAT_NOTE
 from bot.standin.stack import FAST_RETRY, SIM_TOKEN, Stack, running_stack, serve_bot
 from tests.e2e import (
     CHANNEL,
@@ -84,7 +86,7 @@ async def run_until_closed(stack: Stack, clocks: Clocks, limit: int = 30) -> Non
     for _ in range(limit):
         clocks.advance(STEP)
         await stack.bot.watcher.tick()
-        if await stack.bot.store.count_open_watches() == 0:
+        if await stack.bot.store.watches.count_open() == 0:
             return
     raise AssertionError("the watch never closed")
 
@@ -94,7 +96,7 @@ async def test_after_approval_each_change_then_summary_then_silence(
 ) -> None:
     """Cancel → the rollback starting and finishing, in order → a summary → nothing more."""
     root = await cancel_failed_workflow(stack)
-    assert 1 == await stack.bot.store.count_open_watches()
+    assert 1 == await stack.bot.store.watches.count_open()
     await run_until_closed(stack, clocks)
     thread = replies(stack, root)
     assert "Cancelled" in thread[0]
@@ -186,7 +188,7 @@ async def test_two_replicas_post_every_change_exactly_once(
             for _ in range(30):
                 clocks.advance(STEP)
                 polled = await asyncio.gather(stack.bot.watcher.tick(), second.bot.watcher.tick())
-                if await stack.bot.store.count_open_watches() == 0:
+                if await stack.bot.store.watches.count_open() == 0:
                     break
             else:
                 raise AssertionError("watches did not all close")
@@ -240,7 +242,7 @@ async def test_a_404_ends_the_watch_with_an_explanation(stack: Stack, clocks: Cl
     assert (
         "404" in replies(stack, root_ts)[-1] and "stopped watching" in replies(stack, root_ts)[-1]
     )
-    assert 0 == await stack.bot.store.count_open_watches()
+    assert 0 == await stack.bot.store.watches.count_open()
 
 
 async def test_slack_rate_limit_is_retried_and_posted_once(stack: Stack, clocks: Clocks) -> None:
@@ -306,11 +308,11 @@ async def test_without_a_history_scope_a_lost_reply_is_sent_again_and_marked(
     stack.slack.fail_next("conversations.replies", "missing_scope")
     clocks.advance(STEP)
     await stack.bot.watcher.tick()
-    [first] = replies(stack, root_ts)
+    first, again = replies(stack, root_ts)  # settled at once: it could not look, so it resent
+    assert again == f"{first}\n{REPEAT_NOTE}"
     await run_until_closed(stack, clocks)
     thread = replies(stack, root_ts)
-    assert thread[0] == first
-    assert thread[1].startswith(first) and "sent again after a restart" in thread[1]
+    assert thread[:2] == [first, again]
     assert len(thread[2:]) == len(set(thread[2:])) and first not in thread[2:]
     assert "settled in phase *Success*" in thread[-1]
 
@@ -322,10 +324,15 @@ async def test_a_reply_cut_short_before_slack_took_it_is_posted_after_the_lease_
     root_ts = await _watch_running(stack)
     clocks.advance(STEP)
     store, now = stack.bot.store, clocks.bot()
-    [watch] = await store.claim_due("dead-replica", now, now + timedelta(seconds=60), 10)
-    pending = {"key": f"{watch.watch_id}:lost", "text": "a reply never posted", "then": {}}
-    assert await store.advance_watch(
-        watch.watch_id, "dead-replica", watch.version, pending_post=pending
+    [watch] = await store.watches.claim_due("dead-replica", now, now + timedelta(seconds=60), 10)
+    key = f"{watch.watch_id}/{watch.posts}"
+    assert await store.watches.advance(
+        watch.watch_id, "dead-replica", watch.version, pending_key=key
+    )
+    after = {"posts": watch.posts + 1, "pending_key": None}
+    post = NewDelivery(key, CHANNEL, "a reply never posted", thread_ts=root_ts, after=after)
+    assert await store.deliveries.insert(
+        post, owner="dead-replica", now=now, until=now + timedelta(seconds=60)
     )
     clocks.advance(30)
     await stack.bot.watcher.tick()  # still leased to the dead replica
@@ -339,3 +346,69 @@ async def test_a_reply_cut_short_before_slack_took_it_is_posted_after_the_lease_
     thread = replies(stack, root_ts)
     assert thread.count("a reply never posted") == 1
     assert "settled in phase *Success*" in thread[-1]
+
+
+async def test_the_cancels_own_answer_is_told_right_after_cancelled(
+    stack: Stack, clocks: Clocks
+) -> None:
+    """The cancel's answer already shows the Rollback running: the thread says so right after
+    "Cancelled" (not only the message), then the Rollback's success, then the summary."""
+    stack.sim.world.rollback_at_once = True
+    root = await cancel_failed_workflow(stack)
+    told = replies(stack, root)
+    assert "Cancelled" in told[0]
+    assert "*Rollback*: not started → *Running*" in told[1]
+    await run_until_closed(stack, clocks)
+    thread = replies(stack, root)
+    assert "*Rollback*: Running → *Success*" in thread[2]
+    assert "settled in phase *Cancel*" in thread[3]
+    assert 4 == len(thread)
+
+
+async def test_success_with_a_rollback_listed_that_never_ran_settles_at_once(
+    stack: Stack, clocks: Clocks
+) -> None:
+    """Phase Success, no task running, a Rollback listed without a status (the API lists points
+    that never ran): the summary comes within two intervals, and no more reads follow."""
+    world = stack.sim.world
+    points = [
+        ("PreCheck", "Success"),
+        ("Snapshot", "Success"),
+        ("Cluster", "Success"),
+        ("PostCheck", "Success"),
+        ("Rollback", None),
+    ]
+    workflow_id = world.add_workflow(STAGING, points=points, phase="Success")
+    _, name = await stack.command(f"watch staging-eu {workflow_id}")
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    [root] = [m for m in stack.slack.messages.values() if m.thread_ts is None]
+    for _ in range(2):
+        clocks.advance(STEP)
+        await stack.bot.watcher.tick()
+    [summary] = replies(stack, root.ts)
+    assert "settled in phase *Success*" in summary and "Rollback: not started" in summary
+    reads = len(world.calls)
+    for _ in range(5):
+        clocks.advance(STEP)
+        await stack.bot.watcher.tick()
+    assert reads == len(world.calls)
+
+
+async def test_a_rollback_that_never_starts_is_given_up_after_the_grace(
+    sim: RunningSimulator, sqlite_url: str, clocks: Clocks
+) -> None:
+    """After a cancel the Rollback stays listed, never started: the watch waits
+    `watch.rollback_grace`, then its summary says the Rollback did not start."""
+    yaml = bot_yaml(watch={"interval": "10s", "rollback_grace": "1m"})
+    async with running_stack(sim, sqlite_url, yaml, clock=clocks.bot) as stack:
+        sim.world.step_seconds = 1e9  # the Rollback never starts
+        root = await cancel_failed_workflow(stack)
+        for _ in range(4):  # 40 s: within the grace
+            clocks.advance(STEP)
+            await stack.bot.watcher.tick()
+        [cancelled] = replies(stack, root)  # nothing more while the grace runs
+        assert "Cancelled" in cancelled
+        await run_until_closed(stack, clocks)
+        *_, summary = replies(stack, root)
+        assert "settled in phase *Cancel*" in summary
+        assert "Rollback task is listed but did not start" in summary

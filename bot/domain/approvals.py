@@ -19,10 +19,12 @@ __all__ = [
     "ApprovalPolicy",
     "ApprovalState",
     "ApproversUnavailable",
+    "ChannelNotAllowed",
     "NotAnApprover",
     "RequestExpired",
     "SelfApproval",
     "UnknownApproval",
+    "channel_allowed",
     "check_decider",
 ]
 
@@ -80,6 +82,19 @@ class AlreadyDecided(ApprovalError):
         super().__init__(f"This request was already {state}{who}; nothing changed.")
         self.state = state
         self.by = by
+
+
+class ChannelNotAllowed(ApprovalError):
+    def __init__(self) -> None:
+        super().__init__(
+            "`/cce-upgrade` is not enabled in this channel, so this click changes nothing. Use "
+            "one of the incident channels listed in the bot's config (`channels:`)."
+        )
+
+
+def channel_allowed(allowed: Collection[str] | None, channel_id: str) -> bool:
+    """The channel allow-list (SPEC §3): None allows every channel the bot is in."""
+    return allowed is None or channel_id in allowed
 
 
 class RequestExpired(ApprovalError):

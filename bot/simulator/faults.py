@@ -17,9 +17,10 @@ __all__ = ["Fault", "Faults"]
 
 @dataclass(frozen=True)
 class Fault:
-    """One injected misbehaviour: answer `status`, hang, or drop the connection."""
+    """One injected misbehaviour: answer `status`, hang (before applying the request), hold
+    (apply it, then hold the answer back), or drop the connection."""
 
-    kind: Literal["status", "hang", "drop"]
+    kind: Literal["status", "hang", "hold", "drop"]
     status: int = 0
     retry_after: float | None = None
     after_apply: bool = True

@@ -228,6 +228,8 @@ def create_app(
                 response = gate.refuse(request, body) or await handler(request)
             except WorldError as exc:
                 response = _error(exc.status, exc.error_code, exc.error_msg)
+        if fault is not None and fault.kind == "hold":  # applied; the answer is what is late
+            await asyncio.sleep(knobs.hang_seconds)
         if dropped and request.transport is not None:
             request.transport.abort()
         return response

@@ -64,6 +64,9 @@ class World:
         self.project_id = project_id
         self.step_seconds = step_seconds
         self.rollback_after_cancel = rollback_after_cancel
+        # Whether the cancel's own answer already shows the Rollback running (as a fast
+        # service's would), rather than listing it not started.
+        self.rollback_at_once = False
         self.calls: list[Call] = []
         self._clock = clock
         self._mono_base = clock()
@@ -244,7 +247,11 @@ class World:
         now = self._clock()
         wf.cancelled, wf.phase, wf.updated = True, "Cancel", self._wall(now)
         wf.script, wf.script_start, wf.applied = [], now, 0
-        if self.rollback_after_cancel:
+        if self.rollback_after_cancel and self.rollback_at_once:
+            wf.points.append(PointState("Rollback"))
+            wf.set_task("Rollback", "Running", self._wall(now))
+            wf.script = [Step("Rollback", "Success")]
+        elif self.rollback_after_cancel:
             wf.points.append(PointState("Rollback"))
             wf.script = [Step("Rollback", "Running"), Step("Rollback", "Success")]
         return self._to_json(wf)

@@ -139,6 +139,7 @@ class RequestView:
 _STATE_TITLES = {
     "pending": ":rotating_light: Cancel this CCE upgrade?",
     "approved": ":hourglass_flowing_sand: Cancel approved: sending it to CCE",
+    "cancel_requested": ":hourglass_flowing_sand: Cancel approved: sending it to CCE",
     "cancelled": ":octagonal_sign: CCE upgrade cancelled",
     "rejected": ":no_entry_sign: Cancel request rejected",
     "expired": ":alarm_clock: Cancel request expired",
@@ -149,9 +150,9 @@ _STATE_TITLES = {
 def request_message(view: RequestView) -> tuple[str, list[Block]]:
     """The approval request (buttons while pending) or its final form (no buttons)."""
     who = view.alias or view.cluster_id
-    title = _STATE_TITLES.get(view.state, view.state)
+    title = _STATE_TITLES.get(view.state, f":grey_question: {view.state}")
     fallback = (
-        f"{title.split(' ', 1)[1]} Cluster {who}, workflow {view.workflow_id}, "
+        f"{title.split(' ', 1)[-1]} Cluster {who}, workflow {view.workflow_id}, "
         f"requested by <@{view.requester_id}>."
     )
     fields = [
@@ -259,12 +260,13 @@ def list_message(
 
 
 def watch_message(
-    alias: str | None, cluster_id: str, workflow_id: str, snap: Snapshot, user_id: str
+    alias: str | None, cluster_id: str, workflow_id: str, snap: Snapshot, user_id: str | None
 ) -> tuple[str, list[Block]]:
     """The root message of a `watch`: current phase and timeline; progress goes in its thread."""
+    asked = f" (asked by <@{user_id}>)" if user_id else ""
     text = (
         f":eyes: *Watching upgrade workflow* `{workflow_id}` on {cluster_label(alias, cluster_id)}"
-        f" (asked by <@{user_id}>)\n*Phase* {escape(snap.phase or 'unknown')} · *Version* "
+        f"{asked}\n*Phase* {escape(snap.phase or 'unknown')} · *Version* "
         f"{versions(snap)}\n{timeline(snap)}\n_Each change is posted in this thread._"
     )
     fallback = f"Watching workflow {workflow_id} on {alias or cluster_id}: phase {snap.phase}"

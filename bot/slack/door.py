@@ -158,6 +158,9 @@ class PostAckGate:
         self.max_delay = max_delay
         self._slots = asyncio.Semaphore(slots)
         self._pending = 0
+        self._working = 0  # work inside the gate now
+        self._quiet = asyncio.Event()
+        self._quiet.set()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -182,6 +185,8 @@ class PostAckGate:
     async def __aenter__(self) -> None:
         deadline = asyncio.get_running_loop().time() + self.max_delay
         await self._slots.acquire()
+        self._working += 1
+        self._quiet.clear()
         try:
             if self._pending > 1:
                 async with asyncio.timeout_at(deadline):
@@ -189,7 +194,7 @@ class PostAckGate:
         except TimeoutError:
             pass  # waited long enough: do the work now, alongside the acks
         except BaseException:
-            self._slots.release()
+            self._leave()
             raise
 
     async def __aexit__(
@@ -198,7 +203,26 @@ class PostAckGate:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._leave()
+
+    def _leave(self) -> None:
         self._slots.release()
+        self._working -= 1
+        if not self._working:
+            self._quiet.set()
+
+    async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109 -- a shutdown deadline
+        """Wait (at most `timeout` s) for the work inside the gate to finish; False if it didn't.
+
+        On shutdown, so that work after an ack (a cancel's follow-up, say) is not cut off
+        while it still holds a database connection.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._quiet.wait()
+        except TimeoutError:
+            return False
+        return True
 
 
 def _as_dicts(items: Sequence[dict[str, Any] | JsonObject]) -> list[dict[str, Any]]:

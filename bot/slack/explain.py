@@ -13,6 +13,8 @@ from bot.cce.errors import (
     CCENotFound,
     CCEResponseInvalid,
     CCEStatusError,
+    CCEThrottled,
+    CCETLSError,
     CCETransportError,
 )
 from bot.slack.blocks import escape
@@ -48,6 +50,16 @@ def describe_cce_error(exc: CCEError) -> str:
         return (
             f"The cancel could not be confirmed: {escape(str(exc))}. Run `/cce-upgrade status` "
             "to see the workflow before trying again."
+        )
+    if isinstance(exc, CCETLSError):
+        return (
+            "The CCE API's certificate is not trusted, so nothing was sent to it. For a private "
+            "endpoint, set `cce.ca_bundle` to its CA's certificate file."
+        )
+    if isinstance(exc, CCEThrottled):
+        return (
+            "The bot's request budget for the CCE API is spent, or the API asked it to slow "
+            "down; nothing was sent. Try again in a minute."
         )
     if isinstance(exc, CCETransportError):
         return "The CCE API could not be reached (timeout or connection failure); try again."

@@ -65,11 +65,11 @@ class Poster(Protocol):
     ) -> str: ...
 
     async def find_reply(self, channel: str, thread_ts: str, key: str) -> str | None:
-        """The ts of the reply in the thread posted with `key`, or None if there is none."""
+        """The ts of this bot's reply in the thread posted with `key`, or None."""
         ...
 
-    async def find_message(self, channel: str, key: str) -> str | None:
-        """The ts of a recent channel message posted with `key`, or None if there is none."""
+    async def find_message(self, channel: str, key: str, oldest: float | None = None) -> str | None:
+        """The ts of this bot's recent channel message posted with `key`, or None."""
         ...
 
     async def update(
@@ -85,6 +85,19 @@ class SlackPoster:
     def __init__(self, client: AsyncWebClient, *, on_error: Any = None) -> None:
         self._client = client
         self._on_error = on_error
+        self._me: frozenset[str] | None = None  # this bot's user id and bot id (auth.test)
+
+    async def _identity(self) -> frozenset[str]:
+        """Who "this bot" is, asked once: only its own messages' metadata is trusted."""
+        if self._me is None:
+            try:
+                response = await self._send("auth.test", self._client)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise SlackPostUncertain("auth.test", type(exc).__name__) from None
+            self._me = frozenset(
+                str(response.get(k)) for k in ("user_id", "bot_id") if response.get(k)
+            )
+        return self._me
 
     async def _call(self, method: str, **params: Any) -> Any:
         return await self._send(method, self._client, json=params)
@@ -139,22 +152,29 @@ class SlackPoster:
         return client
 
     async def find_reply(self, channel: str, thread_ts: str, key: str) -> str | None:
-        """Page through the thread's replies looking for `key` in their metadata.
+        """Page through the thread's replies looking for this bot's reply carrying `key`.
 
         The whole thread, not "since when": Slack's clock and ours need not agree. It is only
-        called after a restart cut a post short, and bot threads are short.
+        called after a lost answer or a restart cut a post short, and bot threads are short.
         """
         return await self._find("conversations.replies", {"channel": channel, "ts": thread_ts}, key)
 
-    async def find_message(self, channel: str, key: str) -> str | None:
-        """The channel's newest messages (newest first, a few pages) with `key` in metadata."""
-        return await self._find("conversations.history", {"channel": channel}, key, pages=3)
+    async def find_message(self, channel: str, key: str, oldest: float | None = None) -> str | None:
+        """This bot's channel message carrying `key`, among the newest (a few pages, newest
+        first, none older than `oldest` when given)."""
+        where = {"channel": channel}
+        if oldest is not None:
+            where["oldest"] = f"{oldest:.6f}"
+        return await self._find("conversations.history", where, key, pages=3)
 
     async def _find(
         self, method: str, where: dict[str, str], key: str, pages: int = REPLIES_PAGES
     ) -> str | None:
         """Needs `channels:history` (or `groups:history` in a private channel); without it Slack
-        answers `missing_scope`, raised as `SlackPostError` like any refusal."""
+        answers `missing_scope`, raised as `SlackPostError` like any refusal. A message carrying
+        the key but posted by another app or a person does not count: anyone can post metadata.
+        """
+        me = await self._identity()
         cursor = ""
         for _ in range(pages):
             params = {**where, "include_all_metadata": "true", "limit": str(REPLIES_PAGE)}
@@ -168,7 +188,8 @@ class SlackPoster:
             for message in response.get("messages") or []:
                 meta = message.get("metadata") or {}
                 payload = meta.get("event_payload") or {}
-                if meta.get("event_type") == POST_EVENT_TYPE and payload.get("key") == key:
+                mine = bool(me & {str(message.get("bot_id")), str(message.get("user"))})
+                if mine and meta.get("event_type") == POST_EVENT_TYPE and payload.get("key") == key:
                     return str(message["ts"])
             cursor = str((response.get("response_metadata") or {}).get("next_cursor") or "")
             if not cursor:

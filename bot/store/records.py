@@ -5,9 +5,36 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-__all__ = ["ApprovalRecord", "AuditRecord", "NewApproval"]
+__all__ = [
+    "ApprovalRecord",
+    "ApproveResult",
+    "AuditRecord",
+    "NewApproval",
+    "NewWatch",
+    "WatchRecord",
+    "Work",
+]
+
+
+class Work(StrEnum):
+    """What is left to do for a request (the `work` column); NULL when nothing is."""
+
+    POST = "post"  # post the request message
+    SEND = "send"  # approved: re-read, then send the one cancel
+    SETTLE = "settle"  # the cancel was sent and its answer is unknown: settle it by a read
+    FOLLOW_UP = "follow_up"  # cancelled: the outcome reply, what changed, and the watch
+    SHOW = "show"  # ended without a cancel: show it in the message (and the thread)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def loads(value: str | None) -> Any:
+    return json.loads(value) if value else None
 
 
 @dataclass(frozen=True)
@@ -53,10 +80,35 @@ class ApprovalRecord:
     cancel_sent_at: datetime | None = None
     approved_by: tuple[str, ...] = ()
     shown_at: datetime | None = None
+    version: int = 0
+    shown_version: int = 0
+    work: str | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    attempts: int = 0
+    stuck_since: datetime | None = None
+    baseline: dict[str, Any] | None = None
+    answer: dict[str, Any] | None = None
 
     @staticmethod
     def summary_json(summary: dict[str, Any]) -> str:
-        return json.dumps(summary, sort_keys=True, default=str)
+        return dumps(summary)
+
+
+@dataclass(frozen=True)
+class ApproveResult:
+    """What one approving click did, decided in one transaction.
+
+    `recorded`: the approval counts (`count` of `required`); `approved` when it completed the
+    quorum (the request is now approved and leased to the caller); `duplicate` when this user
+    had approved already; `closed` when the request was not pending and unexpired (nothing was
+    recorded; `state` is what it is now).
+    """
+
+    outcome: str  # recorded / approved / duplicate / closed
+    count: int = 0
+    state: str = ""
+    decided_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +138,7 @@ class NewWatch:
     last_reported: dict[str, Any]
     started_at: datetime
     next_due_at: datetime
+    cancel_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -110,4 +163,6 @@ class WatchRecord:
     failing_since: datetime | None
     warned: bool
     version: int
-    pending_post: dict[str, Any] | None = None
+    posts: int = 0
+    pending_key: str | None = None
+    cancel_seen_at: datetime | None = None

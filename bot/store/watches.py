@@ -1,23 +1,29 @@
-"""Watch rows: created, claimed with a lease, advanced with compare-and-set, closed.
+"""Watch rows: created (one open per workflow and thread), claimed with a lease, advanced with
+compare-and-set, closed.
 
 On PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`, so replicas never claim the same due
-watch; a lease (`lease_until`) hands a dead replica's watches over once it lapses. Every write
-after a claim checks `lease_owner` and `version`, so a replica that lost its lease writes nothing.
+watch; a lease (`lease_until`), renewed while a poll runs, hands a dead replica's watches over
+once it lapses. Every write after a claim checks `lease_owner` and `version`, so a replica that
+lost its lease writes nothing.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.exc import IntegrityError
 
-from bot.store.records import NewWatch, WatchRecord
+from bot.store.db import Database
+from bot.store.records import NewWatch, WatchRecord, dumps
 from bot.store.tables import UTCDateTime, WatchRow
 
 __all__ = ["WatchStore"]
+
+OPEN = "open"
 
 
 def _watch(row: WatchRow) -> WatchRecord:
@@ -42,44 +48,57 @@ def _watch(row: WatchRow) -> WatchRecord:
         failing_since=row.failing_since,
         warned=bool(row.warned),
         version=row.version,
-        pending_post=json.loads(row.pending_post) if row.pending_post else None,
+        posts=row.posts,
+        pending_key=row.pending_key,
+        cancel_seen_at=row.cancel_seen_at,
     )
 
 
 class WatchStore:
-    """Mixed into `Store`; uses its engine and session factory."""
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
-    engine: AsyncEngine
-    session: async_sessionmaker[Any]
-
-    async def create_watch(self, new: NewWatch) -> None:
+    async def create(self, new: NewWatch) -> str | None:
+        """Open a watch; None when one is already open for this workflow in this thread (the
+        unique index decides, so a live path and a recovery racing open one between them)."""
         values = dict(new.__dict__)
-        values["last_reported"] = json.dumps(new.last_reported, sort_keys=True)
-        async with self.session.begin() as s:
-            s.add(WatchRow(**values, state="open", errors=0, warned=0, version=0))
+        values["last_reported"] = dumps(new.last_reported)
+        try:
+            async with self._db.session.begin() as s:
+                s.add(WatchRow(**values, state=OPEN, errors=0, warned=0, version=0, posts=0))
+        except IntegrityError:
+            return None
+        return new.watch_id
 
-    async def open_watch_for(self, workflow_id: str, channel_id: str) -> WatchRecord | None:
-        async with self.session() as s:
-            row = await s.scalar(
-                select(WatchRow).where(
-                    WatchRow.workflow_id == workflow_id,
-                    WatchRow.channel_id == channel_id,
-                    WatchRow.state == "open",
-                )
-            )
+    async def open_for(
+        self, workflow_id: str, channel_id: str, thread_ts: str | None = None
+    ) -> WatchRecord | None:
+        query = select(WatchRow).where(
+            WatchRow.workflow_id == workflow_id,
+            WatchRow.channel_id == channel_id,
+            WatchRow.state == OPEN,
+        )
+        if thread_ts is not None:
+            query = query.where(WatchRow.thread_ts == thread_ts)
+        async with self._db.session() as s:
+            row = await s.scalar(query.limit(1))
             return None if row is None else _watch(row)
 
-    async def has_watch_for_approval(self, approval_id: str) -> bool:
-        async with self.session() as s:
-            found = await s.scalar(
-                select(WatchRow.watch_id).where(WatchRow.approval_id == approval_id).limit(1)
-            )
-            return found is not None
+    async def open_watches(self, *, limit: int = 50) -> list[WatchRecord]:
+        """Open watches, newest first (App Home lists them)."""
+        query = (
+            select(WatchRow)
+            .where(WatchRow.state == OPEN)
+            .order_by(WatchRow.started_at.desc())
+            .limit(limit)
+        )
+        async with self._db.session() as s:
+            return [_watch(r) for r in await s.scalars(query)]
 
-    async def count_open_watches(self) -> int:
-        async with self.session() as s:
+    async def count_open(self) -> int:
+        async with self._db.session() as s:
             count = await s.scalar(
-                select(func.count()).select_from(WatchRow).where(WatchRow.state == "open")
+                select(func.count()).select_from(WatchRow).where(WatchRow.state == OPEN)
             )
             return int(count or 0)
 
@@ -90,14 +109,14 @@ class WatchStore:
         due = (
             select(WatchRow.watch_id)
             .where(
-                WatchRow.state == "open",
+                WatchRow.state == OPEN,
                 WatchRow.next_due_at <= now,
                 or_(WatchRow.lease_until.is_(None), WatchRow.lease_until < now),
             )
             .order_by(WatchRow.next_due_at)
             .limit(limit)
         )
-        if self.engine.dialect.name == "postgresql":
+        if self._db.is_postgres:
             due = due.with_for_update(skip_locked=True)
         statement = (
             update(WatchRow)
@@ -106,20 +125,27 @@ class WatchStore:
             .returning(WatchRow)
             .execution_options(synchronize_session=False)
         )
-        async with self.session.begin() as s:
+        async with self._db.session.begin() as s:
             rows = (await s.scalars(statement)).all()
             return [_watch(r) for r in rows]
 
-    async def advance_watch(self, watch_id: str, owner: str, version: int, **values: Any) -> bool:
+    async def renew(self, owner: str, watch_ids: Collection[str], until: datetime) -> None:
+        """Extend `owner`'s leases on the watches it is still polling (one statement)."""
+        if watch_ids:
+            await self._db.execute(
+                update(WatchRow)
+                .where(WatchRow.watch_id.in_(list(watch_ids)), WatchRow.lease_owner == owner)
+                .values(lease_until=until)
+            )
+
+    async def advance(self, watch_id: str, owner: str, version: int, **values: Any) -> bool:
         """Compare-and-set on (lease_owner, version); bumps version. False: lease lost."""
         if "last_reported" in values:
-            values["last_reported"] = json.dumps(values["last_reported"], sort_keys=True)
-        if values.get("pending_post") is not None:
-            values["pending_post"] = json.dumps(values["pending_post"], sort_keys=True)
+            values["last_reported"] = dumps(values["last_reported"])
         if "warned" in values:
             values["warned"] = int(values["warned"])
-        async with self.session.begin() as s:
-            result = await s.execute(
+        return (
+            await self._db.execute(
                 update(WatchRow)
                 .where(
                     WatchRow.watch_id == watch_id,
@@ -128,14 +154,15 @@ class WatchStore:
                 )
                 .values(version=version + 1, **values)
             )
-            return bool(getattr(result, "rowcount", 0) == 1)
+            == 1
+        )
 
     async def release_quiet(self, owner: str, items: list[tuple[str, int, datetime]]) -> None:
         """Release many watches whose poll found nothing new, in one statement.
 
         Each item is (watch_id, version, next_due_at); a row whose lease or version moved on is
-        left alone, exactly as `advance_watch` would. One executemany instead of a transaction
-        per watch is what lets one process poll thousands of quiet watches.
+        left alone, exactly as `advance` would. One executemany instead of a transaction per
+        watch is what lets one process poll thousands of quiet watches.
         """
         if not items:
             return
@@ -153,5 +180,5 @@ class WatchStore:
                 version=bindparam("v") + 1,
             )
         )
-        async with self.engine.begin() as conn:
+        async with self._db.engine.begin() as conn:
             await conn.execute(statement, [{"w": w, "v": v, "due": d} for w, v, d in items])

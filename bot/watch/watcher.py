@@ -1,49 +1,62 @@
 """The poller (SPEC §5): each tick claims due watches, reads them, posts what changed, once.
 
-Each change is posted as a thread reply and, right after Slack accepts it, written to the store
-as "reported" with a compare-and-set on the watch's lease and version. A restart therefore
-resumes from what was last reported; a replica that lost its lease stops writing.
+Every thread post goes through `Delivery` under the key `{watch_id}/{n}` (n counts the watch's
+posts). The key is written to the watch (`pending_key`) before the post is sent, and what the
+watch records once it is delivered travels with the delivery row (`after`). A poll that finds a
+pending key settles that post first — found in the thread, or sent once — and applies its
+`after`. So a kill at any point posts nothing twice and loses nothing.
 
-The window between Slack taking a post and the store recording it is closed by writing the
-post first (`pending_post`, with a key the post carries as message metadata). A pending post
-found on the next poll means the answer was lost (a kill, a timeout): the thread is searched for
-the key and the post is made only if it is not there. Without a history scope the search is
-refused; the post is then made again, marked as possibly repeated.
+Cadence: `watch.fast_interval` while a task runs or a Rollback is expected, `watch.interval`
+otherwise, switching on the poll that sees the change. Leases are renewed while a tick runs.
 `tick()` never raises: each watch is handled on its own, failures logged and retried later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from bot.cce.client import CCEClient
 from bot.cce.endpoints import ClusterRef
 from bot.cce.errors import CCEError, CCENotFound
 from bot.cce.snapshots import snapshot
 from bot.config import WatchConfig
+from bot.domain.delivery import NewDelivery
 from bot.domain.durations import format_duration
-from bot.domain.progress import apply, diff, settlement
+from bot.domain.progress import apply, diff, rollback_expected, running, settlement
 from bot.domain.snapshot import Snapshot
 from bot.metrics import Metrics
 from bot.slack.blocks import escape
-from bot.slack.poster import Poster, SlackPostError, SlackPostUncertain
+from bot.slack.delivery import Delivery, DeliveryBusy, DeliveryUncertain
+from bot.slack.poster import SlackPostError
 from bot.slack.replies import render_change, render_summary
-from bot.store import NewWatch, Store, WatchRecord
+from bot.store.records import WatchRecord
+from bot.store.watches import WatchStore
 
-__all__ = ["Watcher"]
+__all__ = ["RootMessages", "Watcher", "cadence"]
 
 logger = logging.getLogger(__name__)
 
-OnProgress = Callable[[WatchRecord, Snapshot], Awaitable[None]]
-"""Called after a poll reported changes, to keep the root message's status current."""
+# What a delivered post may record on its watch (the `after` of its delivery row).
+_AFTER_FIELDS = frozenset(
+    {"last_reported", "state", "posts", "pending_key", "errors", "failing_since", "warned"}
+)
 
-RESENT_NOTE = "\n_(sent again after a restart: if the reply above says the same, it came twice)_"
+
+class RootMessages(Protocol):
+    """Keeps a watch's root message (a request message or a watch root) current."""
+
+    async def progressed(self, watch: WatchRecord, snap: Snapshot) -> None: ...
+
+
+def cadence(snap: Snapshot, config: WatchConfig) -> timedelta:
+    """How soon to look again: fast while something is happening or a Rollback is expected."""
+    return config.fast_interval if running(snap) or rollback_expected(snap) else config.interval
 
 
 class _LeaseLost(Exception):
@@ -59,80 +72,55 @@ class Watcher:
         self,
         *,
         cce: CCEClient,
-        store: Store,
-        poster: Poster,
+        watches: WatchStore,
+        delivery: Delivery,
+        roots: RootMessages,
         config: WatchConfig,
+        lease: timedelta,
         clock: Callable[[], datetime],
         owner: str,
-        on_progress: OnProgress | None = None,
-        lease: timedelta | None = None,
+        metrics: Metrics,
         batch: int = 500,
-        metrics: Metrics | None = None,
     ) -> None:
-        self.cce = cce
-        self.store = store
-        self.poster = poster
-        self.config = config
-        self.clock = clock
-        self.owner = owner
-        self.on_progress = on_progress
-        self.lease = lease or config.lease
-        self.batch = batch
-        self.metrics = metrics or Metrics()
+        self._cce = cce
+        self._watches = watches
+        self._delivery = delivery
+        self._roots = roots
+        self._config = config
+        self._lease = lease
+        self._clock = clock
+        self._owner = owner
+        self._metrics = metrics
+        self._batch = batch
         self._limit = asyncio.Semaphore(config.concurrency)
         self._quiet: list[tuple[str, int, datetime]] = []  # polls that found nothing new
+        self._in_flight: set[str] = set()
         self._ticking = asyncio.Lock()
-
-    async def start(
-        self,
-        *,
-        cluster: ClusterRef,
-        alias: str | None,
-        workflow_id: str,
-        channel_id: str,
-        thread_ts: str,
-        root_ts: str | None,
-        approval_id: str | None,
-        reported: Snapshot,
-    ) -> str:
-        """Open a watch whose thread already shows `reported`; the first poll is one interval on."""
-        now = self.clock()
-        watch_id = "w-" + secrets.token_hex(6)
-        await self.store.create_watch(
-            NewWatch(
-                watch_id=watch_id,
-                approval_id=approval_id,
-                cluster_alias=alias,
-                project_id=cluster.project_id,
-                cluster_id=cluster.cluster_id,
-                endpoint=cluster.endpoint,
-                workflow_id=workflow_id,
-                channel_id=channel_id,
-                thread_ts=thread_ts,
-                root_ts=root_ts,
-                last_reported=reported.to_dict(),
-                started_at=now,
-                next_due_at=now + self.config.interval,
-            )
-        )
-        logger.info("watcher.started", extra={"watch_id": watch_id, "workflow_id": workflow_id})
-        return watch_id
 
     async def tick(self) -> int:
         """Poll every due watch this replica can claim; return how many were polled."""
         async with self._ticking:
-            now = self.clock()
+            now = self._clock()
             try:
-                due = await self.store.claim_due(self.owner, now, now + self.lease, self.batch)
+                due = await self._watches.claim_due(
+                    self._owner, now, now + self._lease, self._batch
+                )
             except Exception:
                 logger.exception("watcher.claim.failed")
                 return 0
-            async with asyncio.TaskGroup() as group:
-                for watch in due:
-                    group.create_task(self._guarded(watch))
+            self._in_flight = {w.watch_id for w in due}
+            renewing = asyncio.create_task(self._renew())
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for watch in due:
+                        group.create_task(self._guarded(watch))
+            finally:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
             quiet, self._quiet = self._quiet, []
             try:
-                await self.store.release_quiet(self.owner, quiet)
+                await self._watches.release_quiet(self._owner, quiet)
             except Exception:  # the leases lapse and those watches are polled again; no loss
                 logger.exception("watcher.release.failed")
             return len(due)
@@ -142,9 +130,16 @@ class Watcher:
         async with self._ticking:
             return
 
-    def _next_due(self, watch: WatchRecord, now: datetime) -> datetime:
-        # Keep the cadence: a poll that ran a little late must not push every later one back.
-        return max(watch.next_due_at + self.config.interval, now)
+    async def _renew(self) -> None:
+        """Keep the leases of watches still being polled (a slow read must not lose them)."""
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            try:
+                await self._watches.renew(
+                    self._owner, set(self._in_flight), self._clock() + self._lease
+                )
+            except Exception:
+                logger.warning("watcher.lease.renew_failed")
 
     async def _guarded(self, watch: WatchRecord) -> None:
         async with self._limit:
@@ -156,36 +151,37 @@ class Watcher:
                 logger.warning("watcher.post.deferred", extra={"watch_id": watch.watch_id})
             except Exception:
                 logger.exception("watcher.poll.crashed", extra={"watch_id": watch.watch_id})
+            finally:
+                self._in_flight.discard(watch.watch_id)
 
     async def poll(self, watch: WatchRecord) -> None:
         ref = ClusterRef(watch.project_id, watch.cluster_id, watch.endpoint)
         version = watch.version
-        now = self.clock()
-        if watch.pending_post is not None:
-            resumed = await self._resume_post(watch, version, now)
-            if resumed is None:
-                return
-            watch, version = resumed
+        now = self._clock()
+        if watch.pending_key is not None:
+            watch, version = await self._settle_pending(watch, version, now)
             if watch.state != "open":
+                await self._write(watch, version, lease_until=None)
                 return
         try:
-            workflow = await self.cce.show_workflow(ref, watch.workflow_id)
+            workflow = await self._cce.show_workflow(ref, watch.workflow_id, background=True)
         except CCENotFound as exc:
             text = (
                 f":grey_question: The workflow is gone (the API answered 404"
                 f"{_rid(exc)}), so I stopped watching it."
             )
-            await self._say_once(watch, version, text, {"state": "closed", "lease_until": None})
+            await self._close(watch, version, text, {})
             return
         except CCEError as exc:
             await self._failed(watch, version, now, exc)
             return
-        cleared: dict[str, Any] = {"errors": 0, "failing_since": None, "warned": False}
         if watch.warned:
             text = ":white_check_mark: The CCE API answers again; watching resumes."
-            version = await self._say_once(watch, version, text, cleared)
+            cleared = {"errors": 0, "failing_since": None, "warned": False}
+            watch, version = await self._say(watch, version, text, cleared)
         elif watch.errors:
-            version = await self._write(watch, version, **cleared)
+            version = await self._write(watch, version, errors=0, failing_since=None)
+            watch = replace(watch, errors=0, failing_since=None)
         await self._report(watch, version, snapshot(workflow), now)
 
     async def _report(self, watch: WatchRecord, version: int, new: Snapshot, now: datetime) -> None:
@@ -193,165 +189,160 @@ class Watcher:
         changes = diff(shown, new)
         for change in changes:
             after = apply(shown, change)
-            then = {"last_reported": after.to_dict()}
-            version, posted = await self._post_once(watch, version, render_change(change), then)
-            if not posted:
-                # Not reported: keep what was shown and try again next interval; nothing lost.
-                await self._retry_later(
-                    watch, version, now, last_reported=shown.to_dict(), pending_post=None
-                )
+            watch, version, ok = await self._post(
+                watch, version, render_change(change), {"last_reported": after.to_dict()}
+            )
+            if not ok:  # Slack refused it: say it again next interval; nothing lost
+                await self._retry_later(watch, version, now)
                 return
             shown = after
-        if changes and self.on_progress is not None:
-            await self.on_progress(watch, new)
-        settled = settlement(new, cancelled_for=None, rollback_grace=self.config.rollback_grace)
+        if changes:
+            await self._roots.progressed(watch, new)
+        cancel_seen = watch.cancel_seen_at
+        if cancel_seen is None and (new.phase or "").lower() == "cancel":
+            cancel_seen = now
+            version = await self._write(watch, version, cancel_seen_at=now)
+        settled = settlement(
+            new,
+            cancelled_for=None if cancel_seen is None else now - cancel_seen,
+            rollback_grace=self._config.rollback_grace,
+        )
         if settled is not None:
-            closed = {"state": "closed", "last_reported": new.to_dict(), "lease_until": None}
             summary = render_summary(new, watch.started_at, now, settled)
-            await self._say_once(watch, version, summary, closed)
+            await self._close(watch, version, summary, {"last_reported": new.to_dict()})
             logger.info("watcher.settled", extra={"watch_id": watch.watch_id})
-        elif now - watch.started_at >= self.config.max_duration:
+        elif now - watch.started_at >= self._config.max_duration:
             await self._give_up(watch, version, new.phase)
-        elif not changes and new == shown:
-            self._quiet.append((watch.watch_id, version, self._next_due(watch, now)))
+        elif not changes and new == shown and cancel_seen == watch.cancel_seen_at:
+            self._quiet.append((watch.watch_id, version, self._next_due(watch, now, new)))
         else:
             await self._write(
                 watch,
                 version,
                 last_reported=new.to_dict(),
-                next_due_at=self._next_due(watch, now),
+                next_due_at=self._next_due(watch, now, new),
                 lease_until=None,
             )
+
+    def _next_due(self, watch: WatchRecord, now: datetime, snap: Snapshot) -> datetime:
+        # Keep the cadence: a poll that ran a little late must not push every later one back.
+        return max(watch.next_due_at + cadence(snap, self._config), now)
 
     async def _give_up(self, watch: WatchRecord, version: int, phase: str | None) -> None:
         """`watch.max_duration` has passed: say so, and how to pick it up again."""
         where = escape(watch.cluster_alias or watch.cluster_id)
         last = f"the workflow was last seen in phase {escape(phase)}" if phase else "no phase known"
         text = (
-            f":zzz: Stopped watching after {format_duration(self.config.max_duration)}; {last}. "
+            f":zzz: Stopped watching after {format_duration(self._config.max_duration)}; {last}. "
             f"To resume: `/cce-upgrade watch {where} {watch.workflow_id}`"
         )
-        await self._say_once(watch, version, text, {"state": "closed", "lease_until": None})
+        await self._close(watch, version, text, {})
 
     async def _failed(self, watch: WatchRecord, version: int, now: datetime, exc: CCEError) -> None:
         errors = watch.errors + 1
-        self.metrics.poll_error()
-        if now - watch.started_at >= self.config.max_duration:
-            shown = Snapshot.from_dict(watch.last_reported)
-            await self._give_up(watch, version, shown.phase)
-            return
-        since = watch.failing_since or now
-        warn = not watch.warned and now - since >= self.config.outage_warning_after
-        if warn:
-            await self._say(
-                watch,
-                f":warning: The CCE API has been failing for "
-                f"{format_duration(now - since)} ({escape(type(exc).__name__)}"
-                f"{_rid(exc)}). I keep trying and will say when it recovers.",
-            )
-        backoff = min(self.config.interval * (2 ** min(errors - 1, 6)), timedelta(minutes=2))
+        self._metrics.poll_error()
         logger.warning(
             "watcher.poll.failed", extra={"watch_id": watch.watch_id, "status": type(exc).__name__}
         )
-        await self._write(
-            watch,
-            version,
-            errors=errors,
-            failing_since=since,
-            warned=watch.warned or warn,
-            next_due_at=now + backoff,
-            lease_until=None,
-        )
+        if now - watch.started_at >= self._config.max_duration:
+            await self._give_up(watch, version, Snapshot.from_dict(watch.last_reported).phase)
+            return
+        since = watch.failing_since or now
+        backoff = min(self._config.interval * (2 ** min(errors - 1, 6)), timedelta(minutes=2))
+        version = await self._write(watch, version, errors=errors, failing_since=since)
+        watch = replace(watch, errors=errors, failing_since=since)
+        if not watch.warned and now - since >= self._config.outage_warning_after:
+            text = (
+                f":warning: The CCE API has been failing for {format_duration(now - since)} "
+                f"({escape(type(exc).__name__)}{_rid(exc)}). I keep trying and will say when it "
+                "recovers."
+            )
+            watch, version = await self._say(watch, version, text, {"warned": True})
+        await self._write(watch, version, next_due_at=now + backoff, lease_until=None)
 
-    async def _post_once(
-        self, watch: WatchRecord, version: int, text: str, then: dict[str, Any]
-    ) -> tuple[int, bool]:
-        """Post `text` in the thread, then write `then` (JSON values); False: Slack refused it.
+    # -- posting through the one delivery path ----------------------------------------------
 
-        The post is written down first, under a key it carries, so that if its answer is lost
-        the next poll finds it in the thread instead of posting it again (`_resume_post`).
+    async def _post(
+        self, watch: WatchRecord, version: int, text: str, after: dict[str, Any]
+    ) -> tuple[WatchRecord, int, bool]:
+        """Post `text` in the thread once, then record `after` on the watch; (watch, version,
+        whether it was posted). Not posted: Slack refused it, and its key is skipped so a later
+        post is fresh. Raises `_Deferred` when Slack's answer was lost (the next poll settles it).
         """
-        key = f"{watch.watch_id}:{version}"
-        pending = {"key": key, "text": text, "then": then}
-        version = await self._write(watch, version, pending_post=pending)
+        key = f"{watch.watch_id}/{watch.posts}"
+        after = {**after, "posts": watch.posts + 1, "pending_key": None}
+        version = await self._write(watch, version, pending_key=key)
+        post = NewDelivery(key, watch.channel_id, text, thread_ts=watch.thread_ts, after=after)
         try:
-            await self.poster.post(watch.channel_id, text, thread_ts=watch.thread_ts, key=key)
+            delivered = await self._delivery.send(post)
         except SlackPostError:
-            return version, False
-        except SlackPostUncertain:
-            await self._retry_later(watch, version, self.clock())
-            raise _Deferred() from None
-        return await self._write(watch, version, pending_post=None, **then), True
-
-    async def _say_once(
-        self, watch: WatchRecord, version: int, text: str, then: dict[str, Any]
-    ) -> int:
-        """A notice posted once, then `then` written; a refused post is logged, not retried."""
-        version, posted = await self._post_once(watch, version, text, then)
-        if not posted:
             logger.warning("watcher.post.failed", extra={"watch_id": watch.watch_id})
-            version = await self._write(watch, version, pending_post=None, **then)
-        return version
+            skipped: dict[str, Any] = {"pending_key": None, "posts": watch.posts + 1}
+            version = await self._write(watch, version, **skipped)
+            return replace(watch, **skipped), version, False
+        except (DeliveryUncertain, DeliveryBusy):
+            await self._retry_later(watch, version, self._clock())
+            raise _Deferred() from None
+        watch, version = await self._apply(watch, version, delivered.after or after)
+        return watch, version, True
 
-    async def _resume_post(
+    async def _say(
+        self, watch: WatchRecord, version: int, text: str, after: dict[str, Any]
+    ) -> tuple[WatchRecord, int]:
+        """A notice posted once, then `after` recorded; a refused one is logged, not retried."""
+        watch, version, ok = await self._post(watch, version, text, after)
+        if not ok:
+            watch, version = await self._apply(watch, version, after)
+        return watch, version
+
+    async def _close(
+        self, watch: WatchRecord, version: int, text: str, after: dict[str, Any]
+    ) -> None:
+        """The last post of a watch (a summary, a 404, the time limit); then it is closed."""
+        watch, version = await self._say(watch, version, text, {**after, "state": "closed"})
+        await self._write(watch, version, state="closed", lease_until=None)
+
+    async def _settle_pending(
         self, watch: WatchRecord, version: int, now: datetime
-    ) -> tuple[WatchRecord, int] | None:
-        """Settle a post whose answer never came: find it in the thread, or post it now.
-
-        Returns the watch as it stands after the post's `then`, or None when it is still
-        unsettled (Slack refused or did not answer; it stays pending for the next interval).
-        """
-        pending = watch.pending_post or {}
-        key, text = str(pending.get("key")), str(pending.get("text"))
-        then: dict[str, Any] = dict(pending.get("then") or {})
+    ) -> tuple[WatchRecord, int]:
+        """A post begun earlier whose delivery this watch has not recorded: settle it first."""
+        key = str(watch.pending_key)
         try:
-            found, verified = await self._find(watch, key)
-            if found is None:
-                note = "" if verified else RESENT_NOTE
-                await self.poster.post(
-                    watch.channel_id, text + note, thread_ts=watch.thread_ts, key=key
-                )
-        except (SlackPostError, SlackPostUncertain):
+            delivered = await self._delivery.settle(key)
+        except SlackPostError:  # refused when sent again: skip it, the next poll says it anew
+            version = await self._write(watch, version, pending_key=None, posts=watch.posts + 1)
+            return replace(watch, pending_key=None, posts=watch.posts + 1), version
+        except (DeliveryUncertain, DeliveryBusy):
             await self._retry_later(watch, version, now)
-            return None
+            raise _Deferred() from None
         logger.info(
             "watcher.post.resumed",
-            extra={"watch_id": watch.watch_id, "status": "found" if found else "posted"},
+            extra={"watch_id": watch.watch_id, "status": "settled" if delivered else "unsent"},
         )
-        version = await self._write(watch, version, pending_post=None, **then)
-        fields = {k: v for k, v in then.items() if k in _RECORD_FIELDS}
-        return replace(watch, pending_post=None, **fields), version
+        if delivered is None:  # killed before the post was written down: nothing was sent
+            version = await self._write(watch, version, pending_key=None)
+            return replace(watch, pending_key=None), version
+        return await self._apply(watch, version, delivered.after or {"pending_key": None})
 
-    async def _find(self, watch: WatchRecord, key: str) -> tuple[str | None, bool]:
-        """(ts or None, whether the thread could be read at all). Uncertain answers raise."""
-        try:
-            return await self.poster.find_reply(watch.channel_id, watch.thread_ts, key), True
-        except SlackPostError as exc:  # most likely missing_scope: no channels:history
-            logger.warning(
-                "watcher.post.unverified", extra={"watch_id": watch.watch_id, "status": exc.error}
-            )
-            return None, False
+    async def _apply(
+        self, watch: WatchRecord, version: int, after: dict[str, Any]
+    ) -> tuple[WatchRecord, int]:
+        fields = _fields(after)
+        fields.setdefault("pending_key", None)
+        version = await self._write(watch, version, **fields)
+        return replace(watch, **fields), version
 
-    async def _retry_later(
-        self, watch: WatchRecord, version: int, now: datetime, **values: Any
-    ) -> None:
-        await self._write(
-            watch, version, next_due_at=now + self.config.interval, lease_until=None, **values
-        )
-
-    async def _say(self, watch: WatchRecord, text: str) -> None:
-        try:
-            await self.poster.post(watch.channel_id, text, thread_ts=watch.thread_ts)
-        except SlackPostError:
-            logger.warning("watcher.post.failed", extra={"watch_id": watch.watch_id})
+    async def _retry_later(self, watch: WatchRecord, version: int, now: datetime) -> None:
+        await self._write(watch, version, next_due_at=now + self._config.interval, lease_until=None)
 
     async def _write(self, watch: WatchRecord, version: int, **values: object) -> int:
-        if not await self.store.advance_watch(watch.watch_id, self.owner, version, **values):
+        if not await self._watches.advance(watch.watch_id, self._owner, version, **values):
             raise _LeaseLost()
         return version + 1
 
 
-_RECORD_FIELDS = frozenset({"state", "last_reported", "errors", "failing_since", "warned"})
+def _fields(after: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in after.items() if k in _AFTER_FIELDS}
 
 
 def _rid(exc: CCEError) -> str:

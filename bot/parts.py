@@ -1,0 +1,146 @@
+"""The bot's parts, built through their constructors in dependency order (the composition root's
+core; `bot.app.create_app` adds Slack, HTTP and the scheduler around it). Nothing is assigned
+after construction, and no part reaches into another's attributes: each receives what it uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.approval.clusters import ConfigClusters
+from bot.approval.decisions import Decisions
+from bot.approval.lease import Leases
+from bot.approval.message import RequestMessage
+from bot.approval.opening import Opening
+from bot.approval.outcomes import Outcomes
+from bot.approval.queries import Queries
+from bot.approval.recovery import Recovery
+from bot.approval.sender import CancelSender
+from bot.approval.work import RequestWork
+from bot.cce.client import CCEClient
+from bot.config import Config
+from bot.domain.approvals import ApprovalPolicy
+from bot.metrics import Metrics
+from bot.slack.delivery import Delivery
+from bot.slack.directory import ApproverDirectory
+from bot.slack.poster import Poster
+from bot.store import Store
+from bot.watch.roots import Roots
+from bot.watch.starting import Watching
+from bot.watch.watcher import Watcher
+
+__all__ = ["Parts", "build_parts"]
+
+
+@dataclass(frozen=True)
+class Parts:
+    clusters: ConfigClusters
+    opening: Opening
+    decisions: Decisions
+    queries: Queries
+    watching: Watching
+    watcher: Watcher
+    recovery: Recovery
+
+
+def build_parts(
+    *,
+    config: Config,
+    cce: CCEClient,
+    store: Store,
+    poster: Poster,
+    directory: ApproverDirectory,
+    clock: Callable[[], datetime],
+    owner: str,
+    metrics: Metrics,
+) -> Parts:
+    bot = config.bot
+    lease = bot.recovery.lease
+    policy = ApprovalPolicy(
+        approver_users=frozenset(bot.approvers.users),
+        required=bot.approval.required,
+        allow_self_approval=bot.approval.allow_self_approval,
+        expires_after=bot.approval.expires_after,
+    )
+    clusters = ConfigClusters(config)
+    delivery = Delivery(
+        store.deliveries, poster, owner=owner, clock=clock, claim=lease, on_outcome=metrics.delivery
+    )
+    leases = Leases(store.requests, owner=owner, clock=clock, lease=lease)
+    message = RequestMessage(requests=store.requests, delivery=delivery, poster=poster, clock=clock)
+    watching = Watching(
+        cce=cce,
+        clusters=clusters,
+        watches=store.watches,
+        delivery=delivery,
+        audit=store.audit,
+        config=bot.watch,
+        clock=clock,
+    )
+    watcher = Watcher(
+        cce=cce,
+        watches=store.watches,
+        delivery=delivery,
+        roots=Roots(requests=store.requests, message=message, poster=poster),
+        config=bot.watch,
+        lease=lease,
+        clock=clock,
+        owner=owner,
+        metrics=metrics,
+    )
+    sender = CancelSender(
+        cce=cce,
+        requests=store.requests,
+        audit=store.audit,
+        message=message,
+        owner=owner,
+        clock=clock,
+        metrics=metrics,
+    )
+    work = RequestWork(
+        requests=store.requests,
+        audit=store.audit,
+        leases=leases,
+        message=message,
+        sender=sender,
+        outcomes=Outcomes(message=message, watches=watching),
+        poster=poster,
+        clock=clock,
+        give_up_after=bot.recovery.give_up_after,
+        metrics=metrics,
+    )
+    decisions = Decisions(
+        requests=store.requests,
+        audit=store.audit,
+        message=message,
+        work=work,
+        leases=leases,
+        directory=directory,
+        policy=policy,
+        channels=bot.channels,
+        clock=clock,
+        metrics=metrics,
+    )
+    return Parts(
+        clusters=clusters,
+        opening=Opening(
+            cce=cce,
+            clusters=clusters,
+            requests=store.requests,
+            audit=store.audit,
+            message=message,
+            leases=leases,
+            work=work,
+            policy=policy,
+            clock=clock,
+        ),
+        decisions=decisions,
+        queries=Queries(cce=cce, clusters=clusters),
+        watching=watching,
+        watcher=watcher,
+        recovery=Recovery(
+            requests=store.requests, leases=leases, work=work, decisions=decisions, clock=clock
+        ),
+    )
