@@ -2,31 +2,42 @@
 
 For each N it starts, on loopback only:
 
-* the simulator in a subprocess: the default world plus N running workflows whose scripted steps
-  never fire on their own (`step_seconds` = 1e9), and a small control server next to it that
-  counts API requests and advances given workflows on request (recording the wall-clock time);
+* the simulator in a subprocess: the default world plus N workflows spread over `--clusters`
+  clusters, each idle (PreCheck done, nothing running, the rest of the upgrade scripted but never
+  played on its own: `step_seconds` = 1e9), and a small control server next to it that counts API
+  requests and advances given workflows one step on request (recording the wall-clock time);
 * the Slack stand-in (`FakeSlack`) in this process;
 * the bot in a subprocess: `create_app(stack_config(...))` served by `serve_bot(scheduler=True)`,
-  so APScheduler drives `watcher.tick` as in production, SQLite in a temp dir, production retry
-  policy and INFO logging. It opens N watches the way `/cce-upgrade watch` does (read the workflow,
-  post the root message, `watcher.start`), paced over whole intervals so that polls are spread
-  evenly (`--schedule burst` opens them all at once instead).
+  so APScheduler drives `watcher.tick` (and the housekeeping job) as in production, SQLite in a
+  temp dir, production retry policy and INFO logging, `watch.interval` `--interval` and
+  `watch.fast_interval` `--fast-interval`. It opens N watches the way `/cce-upgrade watch` does
+  (read the workflow, post the root message, `watcher.start`), paced over whole intervals so that
+  polls are spread evenly (`--schedule burst` opens them all at once instead).
 
 Then, after one warm-up interval:
 
-* quiet phase (`--duration` s, nothing changes): bot CPU as a share of one core (utime+stime from
-  /proc/<pid>/stat), API requests the simulator got per interval, chat.* calls at the stand-in
-  (must be 0);
-* changing phase: `--changes` workflows advanced one step at random times over one interval;
-  the delay from each advance to the stand-in recording the chat.postMessage in its thread;
+* quiet phase (`--duration` s, nothing changes, no task runs: the `watch.interval` cadence):
+  bot CPU as a share of one core (utime+stime from /proc/<pid>/stat), API requests the simulator
+  got per interval, chat.* calls at the stand-in (must be 0);
+* start phase: a task starts in `--changes` workflows (spread over the clusters) at random times
+  over one interval; the delay from each advance to the stand-in recording the chat.postMessage
+  in its thread (seen at the slow cadence, since nothing ran before);
+* running phase: while those tasks run (the `watch.fast_interval` cadence), each finishes at a
+  random time over one interval: the delay to its thread post (the "change → thread post" figure),
+  bot CPU and API requests per interval meanwhile;
 * peak RSS of the bot (VmHWM from /proc/<pid>/status) over the whole run;
-* baseline: a bare `httpx.AsyncClient` loop in its own process GETting each of the N workflows
-  once per interval with the same concurrency (no DB, no Slack, no parsing), over `--duration` s.
+* baselines, each in its own process over `--duration` s: a bare polling loop GETting each of
+  the N workflows once per interval with the watcher's concurrency (no DB, no Slack, no parsing),
+  once on the bot's own transport (`bot.cce.transport.http_client`: httpx on aiohttp's pool) and
+  once on httpx's default pool (what a naive poller would use).
 
-    python bench/watch_scaling.py [--watches 100,1000,5000] [--interval 10] [--duration 60]
+    python bench/watch_scaling.py [--watches 1000] [--clusters 20] [--interval 10]
+                                  [--fast-interval 2] [--duration 30] [--json PATH]
 
-One line per N; the last line gives bot CPU / baseline CPU and the target check (1,000 watches:
-under 25 % of one core and under 200 MiB).
+One line per N; then bot CPU / baseline CPU (same transport first) and the target checks at
+1,000 watches (API requests per 10 s <= 25, CPU <= 2 %, 0 Slack calls when nothing changes,
+change -> thread post p95 <= 3 s and p50 <= 1.5 s while tasks run, RSS < 200 MiB). `--json`
+writes the figures for `bench/report.py`.
 """
 
 from __future__ import annotations
@@ -42,15 +53,16 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 CHANNEL = "C0BENCH"
-STAGING = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c02"
 NEVER = 1e9  # simulator step_seconds: scripted steps never fire on their own
-TARGET_N, TARGET_CPU, TARGET_MIB = 1000, 25.0, 200.0
+TARGET_N, TARGET_CPU, TARGET_MIB = 1000, 2.0, 200.0
+TARGET_CALLS, TARGET_P95, TARGET_P50 = 25.0, 3.0, 1.5  # per 10 s; seconds
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _CLEARED = ("SLACK_", "CLOUD_SDK_", "HUAWEICLOUD_", "CCE_", "BOT_", "DATABASE_URL")
 
@@ -91,10 +103,20 @@ async def sim_child(opts: dict[str, Any]) -> None:
     from aiohttp import web
 
     from bot.simulator import default_world, running_simulator
+    from bot.simulator.state import running_script
     from bot.standin.stack import SIM_TOKEN
 
     world = default_world(step_seconds=NEVER)
-    ids = world.add_running_workflows(STAGING, int(opts["n"]))
+    clusters = [
+        world.add_cluster(str(uuid.uuid4()), name=f"bench-{i}")
+        for i in range(int(opts["clusters"]))
+    ]
+    idle = [("PreCheck", "Success"), ("Snapshot", None), ("Cluster", None), ("PostCheck", None)]
+    ids = [
+        (cluster, world.add_workflow(cluster, points=idle, script=running_script(2)))
+        for i in range(int(opts["n"]))
+        for cluster in [clusters[i % len(clusters)]]
+    ]
     _write_json(opts["ids_file"], ids)
     total = 0
 
@@ -145,16 +167,13 @@ async def bot_child(opts: dict[str, Any]) -> None:
     from bot.standin.stack import SIGNING_SECRET, SIM_TOKEN, serve_bot, stack_config
 
     configure_logging("INFO", "console", [SIGNING_SECRET, SIM_TOKEN, "xoxb-standin"])
-    interval = float(opts["interval"])
+    interval, fast = float(opts["interval"]), float(opts["fast_interval"])
     sim = RunningSimulator(opts["sim_url"], World(opts["project_id"]), Faults())
     slack = cast(FakeSlack, SimpleNamespace(api_url=opts["slack_api_url"]))
     bot_yaml = {
-        "clusters": {"staging-eu": {"cluster_id": STAGING}},
-        "approvers": {"users": ["U0LEAD1"]},
-        # The same cadence whatever the workflows do: this measures the cost per watch.
-        "watch": {"interval": f"{interval:g}s", "fast_interval": f"{interval:g}s"},
-        # 1,000-5,000 workflows every 10 s is 100-500 reads/s: above the default budget (20/s).
-        "cce": {"max_requests_per_second": 1000},
+        "approvers": {"users": ["U0LEAD1"]},  # clusters by raw id, in the default project
+        "watch": {"interval": f"{interval:g}s", "fast_interval": f"{fast:g}s"},
+        "cce": {"max_requests_per_second": float(opts["budget"])},
     }
     bot = create_app(stack_config(sim, slack, opts["database_url"], bot_yaml))
 
@@ -170,13 +189,13 @@ async def bot_child(opts: dict[str, Any]) -> None:
     bot.watcher.tick = timed_tick  # type: ignore[method-assign]  # the scheduler job is this
     server = await serve_bot(bot, scheduler=True)
     try:
-        ids: list[str] = _read_json(opts["ids_file"])
+        ids: list[tuple[str, str]] = _read_json(opts["ids_file"])
         threads: dict[str, str] = {}
         limit = asyncio.Semaphore(bot.config.bot.watch.concurrency)
 
-        async def open_watch(workflow_id: str) -> None:
+        async def open_watch(cluster_id: str, workflow_id: str) -> None:
             async with limit:  # what `/cce-upgrade watch` does, minus the slash command
-                await bot.parts.watching.start("U0BENCH", CHANNEL, "staging-eu", workflow_id)
+                await bot.parts.watching.start("U0BENCH", CHANNEL, cluster_id, workflow_id)
                 watch = await bot.store.watches.open_for(workflow_id, CHANNEL)
                 assert watch is not None, workflow_id
                 threads[workflow_id] = watch.thread_ts
@@ -185,11 +204,11 @@ async def bot_child(opts: dict[str, Any]) -> None:
         window = 0.0 if opts["schedule"] == "burst" else float(opts["window"])
         started = time.monotonic()
         async with asyncio.TaskGroup() as group:
-            for i, workflow_id in enumerate(ids):
+            for i, (cluster_id, workflow_id) in enumerate(ids):
                 delay = started + window * i / len(ids) - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                group.create_task(open_watch(workflow_id))
+                group.create_task(open_watch(cluster_id, workflow_id))
         _write_json(opts["threads_file"], threads)
         _ready(url=server.url, setup_seconds=round(time.monotonic() - started, 1))
         profiler = None
@@ -209,26 +228,32 @@ async def bot_child(opts: dict[str, Any]) -> None:
 
 
 async def baseline_child(opts: dict[str, Any]) -> None:
-    """Each workflow GET once per interval, same concurrency, plain httpx: no DB, no Slack."""
+    """Each workflow GET once per interval, same concurrency: no DB, no Slack, no parsing.
+
+    `transport` "bot": the bot's own client (`http_client`: httpx on aiohttp's pool, the same
+    pool limits); "httpx": `httpx.AsyncClient` on its default pool (httpcore).
+    """
     import httpx
 
+    from bot.cce.transport import http_client
     from bot.standin.stack import SIM_TOKEN
 
-    ids: list[str] = _read_json(opts["ids_file"])
-    base = (
-        f"{opts['sim_url']}/autopilot/v3/projects/{opts['project_id']}/clusters/{STAGING}"
-        "/operation/upgradeworkflows/"
-    )
+    ids: list[tuple[str, str]] = _read_json(opts["ids_file"])
+    base = f"{opts['sim_url']}/autopilot/v3/projects/{opts['project_id']}/clusters/"
+    urls = [f"{base}{c}/operation/upgradeworkflows/{w}" for c, w in ids]
     interval, concurrency = float(opts["interval"]), int(opts["concurrency"])
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # as the bot's
-    async with httpx.AsyncClient(
-        headers={"X-Auth-Token": SIM_TOKEN}, limits=limits, trust_env=False, timeout=15.0
-    ) as http:
+    if opts["transport"] == "bot":
+        http = http_client(None, limits=limits)
+    else:
+        http = httpx.AsyncClient(limits=limits, trust_env=False, timeout=15.0)
+    http.headers["X-Auth-Token"] = SIM_TOKEN
+    async with http:
         limit = asyncio.Semaphore(concurrency)
 
-        async def get(workflow_id: str) -> None:
+        async def get(url: str) -> None:
             async with limit:
-                response = await http.get(base + workflow_id)
+                response = await http.get(url)
                 if response.status_code != 200:
                     raise RuntimeError(f"baseline GET answered {response.status_code}")
 
@@ -236,8 +261,8 @@ async def baseline_child(opts: dict[str, Any]) -> None:
             while True:
                 cycle = time.monotonic()
                 async with asyncio.TaskGroup() as group:
-                    for workflow_id in ids:
-                        group.create_task(get(workflow_id))
+                    for url in urls:
+                        group.create_task(get(url))
                 await asyncio.sleep(max(0.0, cycle + interval - time.monotonic()))
 
         runner = asyncio.create_task(loop())
@@ -328,49 +353,85 @@ async def spawn(name: str, opts: dict[str, Any], workdir: Path, within: float) -
     return child
 
 
+def _pct(values: list[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+@dataclass
+class Baseline:
+    transport: str  # "bot" (the bot's http_client) or "httpx" (httpx's default pool)
+    cpu: float  # % of one core
+    ms_per_read: float
+
+
 @dataclass
 class Row:
     n: int
+    clusters: int
     setup_s: float
     cpu_quiet: float
-    cpu_changing: float
-    peak_mib: float
-    calls_per_cycle: float
-    cpu_ms_per_read: float
-    baseline_ms_per_read: float
+    calls_quiet: float  # API requests per interval
     slack_quiet: int
-    delays: list[float]
+    start_delays: list[float]  # idle -> a task running: seen at the slow cadence
+    cpu_running: float
+    calls_running: float
+    fast_delays: list[float]  # a running task finishing: seen at the fast cadence
     changes: int
-    baseline_cpu: float
+    peak_mib: float
     ticks: int
     tick_max: float
-    tick_p95: float
     skipped: int
+    baselines: list[Baseline] = field(default_factory=list)
 
-    def pct(self, q: int) -> float:
-        if len(self.delays) < 2:
-            return self.delays[0] if self.delays else float("nan")
-        return statistics.quantiles(self.delays, n=100, method="inclusive")[q - 1]
+    def ratio(self, transport: str) -> float:
+        base = next((b for b in self.baselines if b.transport == transport), None)
+        return self.cpu_quiet / base.cpu if base and base.cpu else float("nan")
 
-    @property
-    def ratio(self) -> float:
-        return self.cpu_quiet / self.baseline_cpu if self.baseline_cpu else float("inf")
-
-    @property
-    def ratio_per_read(self) -> float:
-        return self.cpu_ms_per_read / self.baseline_ms_per_read
+    def figures(self) -> dict[str, Any]:
+        """What `--json` writes (and `bench/report.py` reads)."""
+        return {
+            "n": self.n,
+            "clusters": self.clusters,
+            "cpu_quiet": round(self.cpu_quiet, 2),
+            "calls_quiet_per_interval": round(self.calls_quiet, 1),
+            "slack_quiet": self.slack_quiet,
+            "start_delay_p50": round(_pct(self.start_delays, 50), 2),
+            "start_delay_p95": round(_pct(self.start_delays, 95), 2),
+            "cpu_running": round(self.cpu_running, 2),
+            "calls_running_per_interval": round(self.calls_running, 1),
+            "delay_p50": round(_pct(self.fast_delays, 50), 2),
+            "delay_p95": round(_pct(self.fast_delays, 95), 2),
+            "posted": len(self.fast_delays),
+            "changes": self.changes,
+            "peak_mib": round(self.peak_mib, 1),
+            "tick_max": round(self.tick_max, 3),
+            "skipped": self.skipped,
+            "baselines": {
+                b.transport: {"cpu": round(b.cpu, 2), "ms_per_read": round(b.ms_per_read, 3)}
+                for b in self.baselines
+            },
+            "ratio_same_transport": round(self.ratio("bot"), 2),
+            "ratio_httpx_pool": round(self.ratio("httpx"), 2),
+        }
 
     def line(self) -> str:
+        bases = ", ".join(
+            f"{b.transport} {b.cpu:.1f}% ({b.ms_per_read:.2f} ms/read, "
+            f"ours {self.ratio(b.transport):.2f}x)"
+            for b in self.baselines
+        )
         return (
-            f"N={self.n:<5} bot CPU {self.cpu_quiet:5.1f}% quiet, {self.cpu_changing:5.1f}% "
-            f"changing | peak RSS {self.peak_mib:6.1f} MiB | API calls/cycle "
-            f"{self.calls_per_cycle:7.1f} ({self.cpu_ms_per_read:.2f} CPU ms each) | "
-            f"Slack chat.* calls quiet {self.slack_quiet} | "
-            f"delay p50 {self.pct(50):4.1f}s p95 {self.pct(95):4.1f}s "
-            f"({len(self.delays)}/{self.changes} posted) | baseline CPU {self.baseline_cpu:5.1f}% "
-            f"({self.baseline_ms_per_read:.2f} ms/read) | ratio {self.ratio:.1f}x, per read "
-            f"{self.ratio_per_read:.1f}x | ticks {self.ticks} (p95 {self.tick_p95:.2f}s, max "
-            f"{self.tick_max:.2f}s, {self.skipped} skipped) | setup {self.setup_s:.0f}s"
+            f"N={self.n:<5} over {self.clusters} clusters | quiet: bot CPU {self.cpu_quiet:.1f}%, "
+            f"API {self.calls_quiet:.1f}/interval, chat.* {self.slack_quiet} | task starts: "
+            f"delay p50 {_pct(self.start_delays, 50):.1f}s p95 {_pct(self.start_delays, 95):.1f}s "
+            f"({len(self.start_delays)}/{self.changes}) | tasks running: bot CPU "
+            f"{self.cpu_running:.1f}%, API {self.calls_running:.1f}/interval, change -> post p50 "
+            f"{_pct(self.fast_delays, 50):.2f}s p95 {_pct(self.fast_delays, 95):.2f}s "
+            f"({len(self.fast_delays)}/{self.changes}) | peak RSS {self.peak_mib:.0f} MiB | ticks "
+            f"{self.ticks} (max {self.tick_max:.2f}s, {self.skipped} skipped) | bare loop: {bases} "
+            f"| setup {self.setup_s:.0f}s"
         )
 
 
@@ -379,6 +440,43 @@ async def _cpu_share(child: Child, seconds: float) -> float:
     cpu0, wall0 = child.cpu_seconds(), time.monotonic()
     await asyncio.sleep(seconds)
     return 100 * (child.cpu_seconds() - cpu0) / (time.monotonic() - wall0)
+
+
+class Phases:
+    """The parent's view of one run: the simulator's control server and the Slack stand-in."""
+
+    def __init__(self, http: Any, control: str, slack: Any, threads: dict[str, str]) -> None:
+        self.http, self.control, self.slack, self.threads = http, control, slack, threads
+
+    async def calls(self) -> int:
+        return int((await self.http.get(f"{self.control}/stats")).json()["calls"])
+
+    async def advance_spread(
+        self, ids: list[str], over: float, rng: random.Random
+    ) -> dict[str, float]:
+        """Advance each workflow one step at a random time within `over` s; when each was."""
+        offsets = sorted(rng.uniform(0, over) for _ in ids)
+        advanced: dict[str, float] = {}
+        began = time.monotonic()
+        for workflow_id, offset in zip(ids, offsets, strict=True):
+            await asyncio.sleep(max(0.0, began + offset - time.monotonic()))
+            reply = await self.http.post(f"{self.control}/advance", json={"ids": [workflow_id]})
+            advanced[workflow_id] = reply.json()["at"]
+        return advanced
+
+    async def posted(self, advanced: dict[str, float], within: float) -> list[float]:
+        """Wait (up to `within` s) for the first thread post after each advance; the delays."""
+        deadline = time.monotonic() + within
+        by_thread = {self.threads[w]: w for w in advanced}
+        delays: dict[str, float] = {}
+        while time.monotonic() < deadline and len(delays) < len(advanced):
+            await asyncio.sleep(0.25)
+            for call in self.slack.calls_to("chat.postMessage"):
+                workflow_id = by_thread.get(str(call.params.get("thread_ts")), "")
+                at = advanced.get(workflow_id)
+                if at is not None and workflow_id not in delays and call.at >= at:
+                    delays[workflow_id] = call.at - at
+        return sorted(delays.values())
 
 
 async def measure(n: int, args: argparse.Namespace, workdir: Path) -> Row:
@@ -394,7 +492,8 @@ async def measure(n: int, args: argparse.Namespace, workdir: Path) -> Row:
     http = httpx.AsyncClient(trust_env=False, timeout=30.0)
     try:
         async with FakeSlack() as slack:
-            sim = await spawn("sim", {"n": n, "ids_file": str(ids_file)}, workdir, 60)
+            sim_opts = {"n": n, "clusters": args.clusters, "ids_file": str(ids_file)}
+            sim = await spawn("sim", sim_opts, workdir, 60)
             children.append(sim)
             # Setup costs some ms per watch; pace it over whole intervals so polls spread evenly.
             window = interval * max(1, -(-n * 0.012 // interval))
@@ -404,6 +503,8 @@ async def measure(n: int, args: argparse.Namespace, workdir: Path) -> Row:
                 "slack_api_url": slack.api_url,
                 "database_url": f"sqlite+aiosqlite:///{db}",
                 "interval": interval,
+                "fast_interval": args.fast_interval,
+                "budget": args.budget,
                 "ids_file": str(ids_file),
                 "threads_file": str(threads_file),
                 "ticks_file": str(ticks_file),
@@ -414,40 +515,34 @@ async def measure(n: int, args: argparse.Namespace, workdir: Path) -> Row:
             bot = await spawn("bot", bot_opts, workdir, window + 30 + n * 0.05)
             children.append(bot)
             threads: dict[str, str] = _read_json(threads_file)
+            phases = Phases(http, sim.ready["control"], slack, threads)
             await asyncio.sleep(interval + 1)  # every watch polled once: steady state
 
-            # Quiet: nothing changes in the simulator.
-            control = sim.ready["control"]
-            calls0 = (await http.get(f"{control}/stats")).json()["calls"]
-            quiet0 = time.time()
+            # Quiet: nothing changes and nothing runs (the slow cadence).
+            calls0, quiet0 = await phases.calls(), time.time()
             cpu_quiet = await _cpu_share(bot, args.duration)
-            quiet1 = time.time()
-            calls1 = (await http.get(f"{control}/stats")).json()["calls"]
+            quiet1, calls1 = time.time(), await phases.calls()
             slack_quiet = sum(
                 1 for c in slack.calls if c.method.startswith("chat.") and quiet0 <= c.at <= quiet1
             )
 
-            # Changing: advance some workflows one step each, at random times over one interval.
+            # A task starts in some workflows (seen at the slow cadence), spread over clusters.
             rng = random.Random(n)
-            changed = rng.sample(sorted(threads), min(args.changes, len(threads)))
-            offsets = sorted(rng.uniform(0, interval) for _ in changed)
-            advanced: dict[str, float] = {}
-            cpu0, wall0 = bot.cpu_seconds(), time.monotonic()
-            for workflow_id, offset in zip(changed, offsets, strict=True):
-                await asyncio.sleep(max(0.0, wall0 + offset - time.monotonic()))
-                reply = await http.post(f"{control}/advance", json={"ids": [workflow_id]})
-                advanced[workflow_id] = reply.json()["at"]
-            deadline = time.monotonic() + 2 * interval + 5
-            by_thread = {threads[w]: w for w in advanced}
-            delays: dict[str, float] = {}
-            while time.monotonic() < deadline and len(delays) < len(advanced):
-                await asyncio.sleep(0.5)
-                for call in slack.calls_to("chat.postMessage"):
-                    workflow_id = by_thread.get(str(call.params.get("thread_ts")), "")
-                    at = advanced.get(workflow_id)
-                    if at is not None and workflow_id not in delays and call.at >= at:
-                        delays[workflow_id] = call.at - at  # the first reply after the change
-            cpu_changing = 100 * (bot.cpu_seconds() - cpu0) / (time.monotonic() - wall0)
+            ids: list[tuple[str, str]] = _read_json(ids_file)
+            step = max(1, len(ids) // max(1, args.changes))
+            changed = [w for _, w in ids[::step][: args.changes]]
+            rng.shuffle(changed)
+            started = await phases.advance_spread(changed, interval, rng)
+            start_delays = await phases.posted(started, 2 * interval + 5)
+            await asyncio.sleep(args.fast_interval + 1)  # each is on the fast cadence now
+
+            # While those tasks run: each finishes at a random time over one interval.
+            calls2, cpu0, wall0 = await phases.calls(), bot.cpu_seconds(), time.monotonic()
+            finished = await phases.advance_spread(changed, interval, rng)
+            fast_delays = await phases.posted(finished, 2 * interval + 5)
+            wall1 = time.monotonic()
+            cpu_running = 100 * (bot.cpu_seconds() - cpu0) / (wall1 - wall0)
+            calls_running = (await phases.calls() - calls2) / ((wall1 - wall0) / interval)
             peak_mib = bot.status_kib("VmHWM") / 1024
             await bot.stop()
             ticks = [t for t in _read_json(ticks_file) if quiet0 <= t[0] <= quiet1]
@@ -457,49 +552,59 @@ async def measure(n: int, args: argparse.Namespace, workdir: Path) -> Row:
                 tail = "\n".join(log.splitlines()[-20:])
                 print(f"warning: the bot logged a traceback for N={n}:\n{tail}", flush=True)
 
-            # Baseline: the same reads, bare, in their own process, against the same simulator.
-            base = await spawn(
-                "baseline",
-                {
-                    "sim_url": sim.ready["url"],
-                    "project_id": sim.ready["project_id"],
-                    "ids_file": str(ids_file),
-                    "interval": interval,
-                    "concurrency": 20,
-                },
-                workdir,
-                30,
-            )
-            children.append(base)
-            await asyncio.sleep(interval)
-            calls2 = (await http.get(f"{control}/stats")).json()["calls"]
-            base0 = time.time()
-            baseline_cpu = await _cpu_share(base, args.duration)
-            base1 = time.time()
-            calls3 = (await http.get(f"{control}/stats")).json()["calls"]
-            durations = sorted(t[1] for t in ticks)
+            baselines = []
+            for transport in ("bot", "httpx"):
+                baselines.append(await _baseline(transport, sim, ids_file, args, workdir, phases))
             return Row(
                 n=n,
+                clusters=args.clusters,
                 setup_s=float(bot.ready["setup_seconds"]),
                 cpu_quiet=cpu_quiet,
-                cpu_changing=cpu_changing,
-                peak_mib=peak_mib,
-                calls_per_cycle=(calls1 - calls0) / ((quiet1 - quiet0) / interval),
-                cpu_ms_per_read=10 * cpu_quiet * (quiet1 - quiet0) / max(calls1 - calls0, 1),
-                baseline_ms_per_read=10 * baseline_cpu * (base1 - base0) / max(calls3 - calls2, 1),
+                calls_quiet=(calls1 - calls0) / ((quiet1 - quiet0) / interval),
                 slack_quiet=slack_quiet,
-                delays=sorted(delays.values()),
-                changes=len(advanced),
-                baseline_cpu=baseline_cpu,
+                start_delays=start_delays,
+                cpu_running=cpu_running,
+                calls_running=calls_running,
+                fast_delays=fast_delays,
+                changes=len(changed),
+                peak_mib=peak_mib,
                 ticks=len(ticks),
-                tick_max=durations[-1] if durations else 0.0,
-                tick_p95=durations[int(0.95 * (len(durations) - 1))] if durations else 0.0,
+                tick_max=max((t[1] for t in ticks), default=0.0),
                 skipped=skipped,
+                baselines=baselines,
             )
     finally:
         for child in reversed(children):
             await child.stop()
         await http.aclose()
+
+
+async def _baseline(
+    transport: str,
+    sim: Child,
+    ids_file: Path,
+    args: argparse.Namespace,
+    workdir: Path,
+    phases: Phases,
+) -> Baseline:
+    """The same N reads per interval, bare, in their own process, against the same simulator."""
+    opts = {
+        "sim_url": sim.ready["url"],
+        "project_id": sim.ready["project_id"],
+        "ids_file": str(ids_file),
+        "interval": args.interval,
+        "concurrency": 20,  # the watcher's
+        "transport": transport,
+    }
+    base = await spawn("baseline", opts, workdir, 30)
+    try:
+        await asyncio.sleep(args.interval)
+        calls0, wall0 = await phases.calls(), time.time()
+        cpu = await _cpu_share(base, args.duration)
+        wall1, calls1 = time.time(), await phases.calls()
+    finally:
+        await base.stop()
+    return Baseline(transport, cpu, 10 * cpu * (wall1 - wall0) / max(calls1 - calls0, 1))
 
 
 def _print_profile(path: str, top: int = 25) -> None:
@@ -515,8 +620,9 @@ def _print_profile(path: str, top: int = 25) -> None:
 async def parent(args: argparse.Namespace) -> None:
     sizes = [int(x) for x in args.watches.split(",") if x.strip()]
     print(
-        f"watch scaling: interval {args.interval:g} s, duration {args.duration:g} s, "
-        f"{args.changes} changes, schedule {args.schedule}; {os.cpu_count()} CPUs, "
+        f"watch scaling: interval {args.interval:g} s, fast interval {args.fast_interval:g} s, "
+        f"duration {args.duration:g} s, {args.changes} changes, {args.clusters} clusters, budget "
+        f"{args.budget:g}/s, schedule {args.schedule}; {os.cpu_count()} CPUs, "
         f"Python {sys.version.split()[0]}",
         flush=True,
     )
@@ -528,27 +634,61 @@ async def parent(args: argparse.Namespace) -> None:
             print(row.line(), flush=True)
             if args.profile:
                 _print_profile(f"{args.profile}-{n}.prof")
-    ratios = ", ".join(f"N={r.n} {r.ratio:.1f}x ({r.ratio_per_read:.1f}x per read)" for r in rows)
-    at_target = next((r for r in rows if r.n == TARGET_N), None)
-    if at_target is None:
-        target = f"target not checked ({TARGET_N} not in --watches)"
+    ratios = ", ".join(
+        f"N={r.n} {r.ratio('bot'):.2f}x on the bot's transport, {r.ratio('httpx'):.2f}x against "
+        "httpx's default pool"
+        for r in rows
+    )
+    print(f"ratio bot CPU / bare-loop CPU (quiet): {ratios}", flush=True)
+    at = next((r for r in rows if r.n == TARGET_N), None)
+    checks: dict[str, bool] = {}
+    if at is None:
+        print(f"targets not checked ({TARGET_N} not in --watches)")
     else:
-        cpu_ok, mem_ok = at_target.cpu_quiet < TARGET_CPU, at_target.peak_mib < TARGET_MIB
-        target = (
-            f"target @{TARGET_N} watches: CPU {at_target.cpu_quiet:.1f}% < {TARGET_CPU:g}% "
-            f"{'PASS' if cpu_ok else 'FAIL'}, peak RSS {at_target.peak_mib:.0f} MiB < "
-            f"{TARGET_MIB:g} MiB {'PASS' if mem_ok else 'FAIL'}"
+        per10 = 10 / args.interval
+        checks = {
+            f"API requests per 10 s {at.calls_quiet * per10:.1f} <= {TARGET_CALLS:g}": (
+                at.calls_quiet * per10 <= TARGET_CALLS
+            ),
+            f"CPU {at.cpu_quiet:.1f}% <= {TARGET_CPU:g}%": at.cpu_quiet <= TARGET_CPU,
+            f"Slack calls when quiet {at.slack_quiet} == 0": at.slack_quiet == 0,
+            f"change -> post p95 {_pct(at.fast_delays, 95):.2f}s <= {TARGET_P95:g}s": (
+                _pct(at.fast_delays, 95) <= TARGET_P95 and len(at.fast_delays) == at.changes
+            ),
+            f"p50 {_pct(at.fast_delays, 50):.2f}s <= {TARGET_P50:g}s": (
+                _pct(at.fast_delays, 50) <= TARGET_P50
+            ),
+            f"peak RSS {at.peak_mib:.0f} MiB < {TARGET_MIB:g} MiB": at.peak_mib < TARGET_MIB,
+        }
+        print(
+            f"targets @{TARGET_N} watches: "
+            + "; ".join(f"{k} {'PASS' if ok else 'FAIL'}" for k, ok in checks.items())
         )
-    print(f"ratio bot CPU / bare-loop CPU (quiet): {ratios}; {target}", flush=True)
+    if args.json:
+        _write_json(
+            args.json,
+            {
+                "benchmark": "watch_scaling",
+                "args": vars(args) | {"json": None},
+                "rows": [r.figures() for r in rows],
+                "targets": checks,
+            },
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--watches", default="100,1000,5000", help="comma-separated N values")
+    parser.add_argument("--watches", default="1000", help="comma-separated N values")
+    parser.add_argument("--clusters", type=int, default=20, help="clusters the N are spread over")
     parser.add_argument("--interval", type=float, default=10.0, help="watch.interval, seconds")
-    parser.add_argument("--duration", type=float, default=60.0, help="quiet phase, seconds")
-    parser.add_argument("--changes", type=int, default=100, help="workflows advanced per N")
+    parser.add_argument("--fast-interval", type=float, default=2.0, help="watch.fast_interval")
+    parser.add_argument("--duration", type=float, default=30.0, help="quiet phase, seconds")
+    parser.add_argument("--changes", type=int, default=100, help="workflows changed per N")
+    parser.add_argument(
+        "--budget", type=float, default=1000.0, help="cce.max_requests_per_second (see README)"
+    )
     parser.add_argument("--schedule", choices=("spread", "burst"), default="spread")
+    parser.add_argument("--json", help="write the figures here (for bench/report.py)")
     parser.add_argument(
         "--profile",
         metavar="PREFIX",
