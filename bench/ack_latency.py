@@ -11,11 +11,24 @@ bot's own follow-up work (the CCE read, the store, the response_url post, served
 this process) do not land on the same event loop as the app being measured twice over. The load
 generator is an aiohttp session (httpx's pool caps out near 190 req/s at concurrency 50).
 
-Scenarios, each with N signed requests at the given concurrency: `help` (answered in the ack),
-`status prod-eu <WF_FAILED>` (ack, then a GET and a response_url post), a click on an approval id
-that does not exist, and an outsider's click on a real pending request (ack, then store +
-approver lookup + a refusal). Nothing is cancelled. After each run of ours the benchmark waits
-until all its response_url posts have arrived, so its follow-up work never overlaps the next run.
+Kinds of request (`KINDS`, one entry each; `--kinds` picks some), each with N signed requests
+at the given concurrency: `help` (answered in the ack), `status prod-eu <WF_FAILED>` (ack, then
+a GET and a response_url post), a click on an approval id that does not exist, an outsider's
+click on a real pending request (ack, then store + approver lookup + a refusal), and the two
+heavy paths: `cancel prod-eu <workflow> …` (ack, then a GET, the store, the request message
+posted, a response_url post), each on a workflow of its own, and a lead's approving click on
+one of the requests those opened (ack, then the store, the re-read, the PATCH that cancels, the
+message updated, the outcome posted in the thread and a watch started). The simulator holds a
+cancellable workflow for every `cancel` sent, and does not play a Rollback after a cancel, so
+each watch settles at its first poll. After each run of ours the benchmark waits until all its
+follow-up work has arrived (response_url posts; for the approving click, the "Cancelled" reply
+in each thread), so its follow-up never overlaps the next run.
+
+The bot runs with its scheduler, as in production: the housekeeping job (every second) and
+`watcher.tick` (the watches the approvals start poll, post their summaries and close) run while
+the requests are measured. Its request budget is raised (`cce.max_requests_per_second: 1000`):
+each approving click makes two API calls, and at the default 20/s the follow-up of a run of 200
+would take 20 s (the budget has its own benchmark, `bench/budget_burst.py`).
 
 Rounds: the whole set of scenarios is run `--rounds` times (default 5), each scenario bare then
 ours in even rounds and ours then bare in odd ones (ABBA), so neither app always goes first.
@@ -27,13 +40,14 @@ process) collects garbage before each run and not during it: its own 30-50 ms fu
 otherwise land on whichever app is being measured. The apps' processes keep their GC as it is.
 
     python bench/ack_latency.py [--requests 200] [--concurrency 50] [--warmup 50] [--rounds 5]
-                                [--in-process]
+                                [--kinds help,status,...] [--in-process] [--json PATH]
 
 One line per app and scenario, pooled over the rounds (p50/p99/max in ms, req/s; for ours also
 the per-round p99 ratios and how long after a run's first request its last response_url post
 arrived, median over rounds: the post-ack work is not measured by the ack figures, this shows
 it is done); then each round's ratio, and the last line: their median and the ratio pooled over
-all rounds (target ≤ 1.2×).
+all rounds (target ≤ 1.2×). `--json` writes the figures (per kind and overall) for
+`bench/report.py`.
 """
 
 from __future__ import annotations
@@ -42,13 +56,14 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import re
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +72,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.config import BotConfig, Config, Settings
-from bot.simulator import running_simulator
+from bot.simulator import World, build_world, default_scenario, running_simulator
 from bot.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.standin.slack_api import FakeSlack
 from bot.standin.slack_requests import block_actions_body, sign, slash_command_body
@@ -65,13 +80,15 @@ from bot.standin.stack import FAST_RETRY, SIGNING_SECRET, SIM_TOKEN
 
 PROD = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c01"
 WF_FAILED = "8a1d4e2f-6b3c-4f7a-9e1d-2c5b8a7f3e01"
-OUTSIDER, REQUESTER, CHANNEL = "U0OUTSIDER", "U0REQUEST1", "C0INCIDENT"
+OUTSIDER, REQUESTER, CHANNEL, LEAD = "U0OUTSIDER", "U0REQUEST1", "C0INCIDENT", "U0LEAD1"
 STANDIN_TOKEN = "xoxb-standin"  # noqa: S105  the stand-in accepts any xoxb- token
 SELF = str(Path(__file__).resolve())
 BOT_YAML: dict[str, Any] = {
     "clusters": {"prod-eu": {"cluster_id": PROD}},
-    "approvers": {"users": ["U0LEAD1", "U0LEAD2"], "usergroups": ["S0SRELEADS"]},
+    "approvers": {"users": [LEAD, "U0LEAD2"], "usergroups": ["S0SRELEADS"]},
+    "cce": {"max_requests_per_second": 1000},  # the ack path, not the budget (docstring)
 }
+CANCELLABLE = [("PreCheck", "Success"), ("Snapshot", "Success"), ("Cluster", "Failed")]
 
 
 # -- the two apps (run with --serve in a subprocess, or in-process) -------------------------
@@ -91,7 +108,7 @@ async def serve_ours(sim_url: str, project_id: str, slack_api: str, db: str) -> 
         database_url=db,
     )
     config = Config(settings, BotConfig.model_validate(BOT_YAML))
-    server = await serve_bot(create_app(config, retry=FAST_RETRY), scheduler=False)
+    server = await serve_bot(create_app(config, retry=FAST_RETRY), scheduler=True)
     return server.url, server.stop
 
 
@@ -176,6 +193,7 @@ class Result:
     latencies: list[float]
     wall: float
     statuses: dict[int, int]
+    done: float | None = None  # ours: from the first request until its follow-up had arrived
 
     @classmethod
     def pooled(cls, name: str, results: list[Result]) -> Result:
@@ -227,8 +245,10 @@ class Rounds:
         ]
         return Result.pooled(f"{kind}  {name or 'all'}", picked)
 
-    def report(self, names: list[str], concurrency: int) -> None:
+    def report(self, names: list[str], concurrency: int) -> dict[str, Any]:
+        """Print the summary; return the figures `--json` writes."""
         count = 1 + max(n for n, _, _ in self.runs)
+        kinds: dict[str, Any] = {}
         for name in names:
             bare, ours = self.select("bare", name), self.select("ours", name)
             per_round = [
@@ -236,10 +256,20 @@ class Rounds:
                 for n in range(count)
             ]
             extra = "  rounds ×" + "/".join(f"{r:.2f}" for r in per_round)
-            if name in self.done:
-                extra += f"  answers done {statistics.median(self.done[name]):.0f} ms"
+            done = statistics.median(self.done[name]) if name in self.done else None
+            if done is not None:
+                extra += f"  answers done {done:.0f} ms"
             print(bare.line())
             print(ours.line(bare) + extra)
+            kinds[name] = {
+                "bare_p50": round(bare.pct(50), 2),
+                "bare_p99": round(bare.p99, 2),
+                "ours_p50": round(ours.pct(50), 2),
+                "ours_p99": round(ours.p99, 2),
+                "ratio_median": round(statistics.median(per_round), 3),
+                "ratio_pooled": round(ours.p99 / bare.p99, 3),
+                "answers_done_ms": None if done is None else round(done),
+            }
         ratios = [
             self.select("ours", round_no=n).p99 / self.select("bare", round_no=n).p99
             for n in range(count)
@@ -251,6 +281,15 @@ class Rounds:
             f"{statistics.median(ratios):.2f}x (pooled: {ours.p99:.2f} ms / {bare.p99:.2f} ms "
             f"= {ours.p99 / bare.p99:.2f}x) (target <= 1.2x)"
         )
+        return {
+            "concurrency": concurrency,
+            "rounds": count,
+            "kinds": kinds,
+            "ratio_median": round(statistics.median(ratios), 3),
+            "ratio_pooled": round(ours.p99 / bare.p99, 3),
+            "ours_p99": round(ours.p99, 2),
+            "bare_p99": round(bare.p99, 2),
+        }
 
 
 async def blast(
@@ -285,18 +324,127 @@ async def blast(
     return result
 
 
-async def drained(slack: FakeSlack, expected: int, timeout: float = 60.0) -> None:  # noqa: ASYNC109
-    """Wait until the bot's follow-up work (its response_url posts) is done."""
-    await slack.wait_for("response_url", count=expected, timeout=timeout)
+# -- kinds of request -----------------------------------------------------------------------
 
 
-async def run(args: argparse.Namespace) -> None:
+@dataclass
+class Bench:
+    """What the kinds build their requests from, and what ours' follow-up work has done."""
+
+    slack: FakeSlack
+    cancellable: list[str]  # workflows no `cancel` has named yet
+    outsider_target: tuple[str, str] = ("", "")  # a pending request (approval id, message ts)
+    opened: list[tuple[str, str]] = field(default_factory=list)  # ours' requests not yet clicked
+    seen: set[str] = field(default_factory=set)  # approval ids already put in `opened`
+    counter: Iterator[int] = field(default_factory=lambda: iter(range(10**9)))
+
+    def command(self, text: str, user: str = REQUESTER) -> bytes:
+        url = self.slack.response_url(f"c{next(self.counter)}")
+        return slash_command_body(text, response_url=url, user_id=user)
+
+    def click(
+        self, approval_id: str, user: str = OUTSIDER, message_ts: str = "1700000000.000100"
+    ) -> bytes:
+        return block_actions_body(
+            action_id=APPROVE_ACTION_ID,
+            value=approval_id,
+            user_id=user,
+            channel_id=CHANNEL,
+            message_ts=message_ts,
+            response_url=self.slack.response_url(f"a{next(self.counter)}"),
+        )
+
+    def collect_opened(self) -> None:
+        """Put the requests ours has posted since the last look in `opened`, oldest first."""
+        for message in sorted(self.slack.messages.values(), key=lambda m: m.ts):
+            found = re.search(r"req-[0-9a-f]+", message.text + str(message.blocks))
+            if message.thread_ts is None and found and found.group(0) not in self.seen:
+                self.seen.add(found.group(0))
+                self.opened.append((found.group(0), message.ts))
+
+
+def _responses(slack: FakeSlack) -> int:
+    return len(slack.responses)
+
+
+def _cancelled_replies(slack: FakeSlack) -> int:
+    return sum(
+        1
+        for c in slack.calls_to("chat.postMessage")
+        if c.params.get("thread_ts") and "Cancelled." in str(c.params.get("text"))
+    )
+
+
+FOLLOW_UPS: dict[str, Callable[[FakeSlack], int]] = {
+    "response_url": _responses,  # an answer to the person who typed or clicked
+    "cancelled": _cancelled_replies,  # the outcome reply in the request's thread
+}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of request. `make(bench, app)` builds one body for "bare" or "ours"; each of
+    ours leads to one `follow_up` (a `FOLLOW_UPS` key; None: answered in the ack); `after` runs
+    after each run of ours."""
+
+    name: str
+    make: Callable[[Bench, str], bytes]
+    follow_up: str | None
+    after: Callable[[Bench], None] | None = None
+
+
+def _cancel(bench: Bench, app: str) -> bytes:
+    return bench.command(f"cancel prod-eu {bench.cancellable.pop()} bench")
+
+
+def _approve(bench: Bench, app: str) -> bytes:
+    if app == "bare":  # bare only acks: any id of the same shape
+        return bench.click(f"req-{next(bench.counter):012x}", LEAD)
+    approval_id, message_ts = bench.opened.pop(0)
+    return bench.click(approval_id, LEAD, message_ts)
+
+
+KINDS: list[Kind] = [
+    Kind("help", lambda b, app: b.command("help"), None),
+    Kind("status", lambda b, app: b.command(f"status prod-eu {WF_FAILED}"), "response_url"),
+    Kind("click unknown id", lambda b, app: b.click("req-000000000000"), "response_url"),
+    Kind("click outsider", lambda b, app: b.click(*b.outsider_target), "response_url"),
+    Kind("cancel", _cancel, "response_url", after=Bench.collect_opened),
+    Kind("approve (cancels)", _approve, "cancelled"),  # after `cancel`: clicks what it opened
+]
+
+
+async def drained(bench: Bench, expected: dict[str, int], timeout: float = 120.0) -> None:  # noqa: ASYNC109
+    """Wait until the bot's follow-up work (answers, outcome replies) has all arrived."""
+    deadline = time.monotonic() + timeout
+    while any(FOLLOW_UPS[k](bench.slack) < n for k, n in expected.items()):
+        if time.monotonic() > deadline:
+            seen = {k: FOLLOW_UPS[k](bench.slack) for k in expected}
+            raise AssertionError(f"follow-up work not done in {timeout:g} s: {seen} < {expected}")
+        await asyncio.sleep(0.01)
+
+
+def _world(workflows: int) -> World:
+    """The default scenario, no Rollback after a cancel, and `workflows` cancellable ones."""
+    world = build_world(default_scenario(), rollback_after_cancel=False)
+    for _ in range(workflows):
+        world.add_workflow(PROD, points=[*CANCELLABLE, ("PostCheck", None)], phase="Pending")
+    return world
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
     n, concurrency = args.requests, args.concurrency
+    chosen = args.kinds.split(",") if args.kinds else [k.name for k in KINDS]
+    kinds = [k for k in KINDS if k.name in chosen]
+    if "approve (cancels)" in chosen and "cancel" not in chosen:
+        raise SystemExit("the approving click needs the requests `cancel` opens: add cancel")
+    pool = 2 * (args.warmup + args.rounds * n) + 1
     with tempfile.TemporaryDirectory() as tmp:
         async with contextlib.AsyncExitStack() as stack:
-            sim = await stack.enter_async_context(running_simulator(token=SIM_TOKEN))
+            world = _world(pool if "cancel" in chosen else 0)
+            sim = await stack.enter_async_context(running_simulator(world, token=SIM_TOKEN))
             slack = await stack.enter_async_context(FakeSlack())
-            slack.usergroups = {"S0SRELEADS": ["U0LEAD1"]}
+            slack.usergroups = {"S0SRELEADS": [LEAD]}
             db = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
             if args.in_process:
                 ours = app_here(serve_ours, sim.url, sim.project_id, slack.api_url, db)
@@ -304,8 +452,10 @@ async def run(args: argparse.Namespace) -> None:
             else:
                 ours = app_process(["ours", sim.url, sim.project_id, slack.api_url, db])
                 bare = app_process(["bare", slack.api_url])
-            ours_url = await stack.enter_async_context(ours) + "/slack/events"
-            bare_url = await stack.enter_async_context(bare) + "/slack/events"
+            urls = {
+                "ours": await stack.enter_async_context(ours) + "/slack/events",
+                "bare": await stack.enter_async_context(bare) + "/slack/events",
+            }
             # aiohttp, not httpx, as the load generator: httpx's connection pool becomes the
             # bottleneck at ~50 concurrent requests (190 req/s against a bare Bolt app that
             # serves 2500+ req/s to aiohttp), which would hide the apps' own cost.
@@ -315,66 +465,53 @@ async def run(args: argparse.Namespace) -> None:
                     timeout=aiohttp.ClientTimeout(total=30),
                 )
             )
-            counter = iter(range(10**9))
-
-            def command(text: str, user: str = REQUESTER) -> bytes:
-                url = slack.response_url(f"c{next(counter)}")
-                return slash_command_body(text, response_url=url, user_id=user)
-
-            def click(approval_id: str, message_ts: str = "1700000000.000100") -> bytes:
-                return block_actions_body(
-                    action_id=APPROVE_ACTION_ID,
-                    value=approval_id,
-                    user_id=OUTSIDER,
-                    channel_id=CHANNEL,
-                    message_ts=message_ts,
-                    response_url=slack.response_url(f"a{next(counter)}"),
-                )
+            bench = Bench(slack, world.workflow_ids(PROD)[1:])  # not WF_FAILED, the first
+            expected = {k: FOLLOW_UPS[k](slack) for k in FOLLOW_UPS}
 
             # A real pending request for the outsider to click on.
-            await blast(http, ours_url, [command(f"cancel prod-eu {WF_FAILED} bench")], 1, "open")
-            await drained(slack, 1)
-            answer = str(slack.responses[-1].get("text"))
-            found = re.search(r"req-[0-9a-f]+", answer)
-            assert found, f"no request was opened: {answer}"
-            approval_id = found.group(0)
-            [posted] = [m for m in slack.messages.values() if m.thread_ts is None]
+            body = bench.command(f"cancel prod-eu {WF_FAILED} bench")
+            await blast(http, urls["ours"], [body], 1, "open")
+            expected["response_url"] += 1
+            await drained(bench, expected)
+            bench.collect_opened()
+            bench.outsider_target = bench.opened.pop()
 
-            scenarios: list[tuple[str, Callable[[], bytes], int]] = [
-                ("help", lambda: command("help"), 0),
-                ("status prod-eu", lambda: command(f"status prod-eu {WF_FAILED}"), 1),
-                ("click unknown id", lambda: click("req-000000000000"), 1),
-                ("click outsider, real req", lambda: click(approval_id, posted.ts), 1),
-            ]
-            expected = len(slack.responses)
-            for _, make, posts in scenarios:  # warm-up: both apps, every path
-                await blast(http, bare_url, [make() for _ in range(args.warmup)], concurrency, "w")
-                await blast(http, ours_url, [make() for _ in range(args.warmup)], concurrency, "w")
-                expected += posts * args.warmup
-                await drained(slack, expected)
+            async def one_run(kind: Kind, app: str, count: int, name: str) -> Result:
+                bodies = [kind.make(bench, app) for _ in range(count)]
+                began = time.perf_counter()
+                result = await blast(http, urls[app], bodies, concurrency, name)
+                if app == "ours":
+                    if kind.follow_up is not None:
+                        expected[kind.follow_up] += count
+                    await drained(bench, expected)  # our follow-up ends before the next run
+                    if kind.follow_up is not None:
+                        result.done = time.perf_counter() - began
+                    if kind.after is not None:
+                        kind.after(bench)
+                return result
+
+            for kind in kinds:  # warm-up: both apps, every path
+                for app in ("bare", "ours"):
+                    await one_run(kind, app, args.warmup, "w")
 
             print(
-                f"{n} requests per scenario, concurrency {concurrency}, {args.rounds} rounds, "
-                f"apps {'in this process' if args.in_process else 'in subprocesses'}, "
-                f"{os.cpu_count()} CPUs"
+                f"{n} requests per kind, concurrency {concurrency}, {args.rounds} rounds, "
+                f"apps {'in this process' if args.in_process else 'in subprocesses'}, the bot's "
+                f"scheduler on, {os.cpu_count()} CPUs"
             )
             rounds = Rounds()
             for round_no in range(args.rounds):
                 order = ("bare", "ours") if round_no % 2 == 0 else ("ours", "bare")
-                for name, make, posts in scenarios:
-                    for kind in order:
-                        bodies = [make() for _ in range(n)]
-                        url = bare_url if kind == "bare" else ours_url
-                        began = time.perf_counter()
-                        result = await blast(http, url, bodies, concurrency, f"{kind}  {name}")
-                        rounds.add(round_no, kind, name, result)
-                        if kind == "ours":
-                            expected += posts * n
-                            await drained(slack, expected)  # our follow-up ends before the next
-                            if posts:
-                                rounds.answered(name, time.perf_counter() - began)
+                for kind in kinds:
+                    for app in order:
+                        result = await one_run(kind, app, n, f"{app}  {kind.name}")
+                        rounds.add(round_no, app, kind.name, result)
+                        if result.done is not None:
+                            rounds.answered(kind.name, result.done)
             assert sim.world.phase(WF_FAILED) != "Cancel"
-            rounds.report([name for name, _, _ in scenarios], concurrency)
+            figures = rounds.report([k.name for k in kinds], concurrency)
+            figures["cancels_sent"] = sum(1 for c in sim.world.calls if c.method == "PATCH")
+            return figures
 
 
 def main() -> None:
@@ -387,7 +524,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=5, help="passes over all scenarios (ABBA)")
     parser.add_argument("--in-process", action="store_true", help="run both apps in this process")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--kinds", help="comma-separated kind names (default: all, see KINDS)")
+    parser.add_argument("--json", help="write the figures here (for bench/report.py)")
+    args = parser.parse_args()
+    figures = asyncio.run(run(args))
+    if args.json:
+        figures = {"benchmark": "ack_latency", "args": vars(args) | {"json": None}, **figures}
+        Path(args.json).write_text(json.dumps(figures, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":
