@@ -188,11 +188,19 @@ class BotApp:
         if self.scope_check is not None and not self.scope_check.done():
             self.scope_check.cancel()
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            # No new runs, but the runs in flight finish: `shutdown()` cancels them (APScheduler's
+            # asyncio executor cancels its pending futures), cutting a tick's polls short.
+            self.scheduler.pause()
         if not await self.post_ack.drain(STOP_GRACE):  # work after an ack finishes first
             logger.warning("bot.stop.work_cut_short")
-        await self.watcher.drain()  # a tick in flight finishes before its client closes
-        await self.parts.recovery.drain()
+        try:  # a tick in flight finishes before its client closes (within STOP_GRACE)
+            async with asyncio.timeout(STOP_GRACE):
+                await self.watcher.drain()
+                await self.parts.recovery.drain()
+        except TimeoutError:
+            logger.warning("bot.stop.work_cut_short")
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)  # cancels what is still running after the grace
         if self._own_session and self.bolt.client.session is not None:
             await self.bolt.client.session.close()
             self.bolt.client.session = None

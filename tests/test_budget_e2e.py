@@ -2,14 +2,15 @@
 a burst of `status` commands served first, the API never seeing more than the budget over any
 second (plus one burst), and a 429 holding back every caller of the endpoint.
 
-The bot runs with its scheduler, on real time: 120 watches, each on a cluster of its own with a
-task running, want a read every 2 s (60/s) against a budget of 20/s, so polls always queue. The
+The bot runs with its scheduler, on real time: 80 watches, each on a cluster of its own with a
+task running, want a read every 2 s (40/s) against a budget of 20/s, so polls always queue. The
 simulator stamps each request as it arrives (`Call.at`), so rates are what the API saw.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +22,7 @@ from bot.simulator import RunningSimulator, default_world, running_simulator
 from bot.standin.stack import SIM_TOKEN, Stack, running_stack, stack_config
 from tests.e2e import WF_FAILED, bot_yaml, eventually
 
-WATCHES = 120
+WATCHES = 80
 RATE, BURST = 20, 5  # cce.max_requests_per_second, and the budget's burst (a quarter of it)
 COMMANDS = 50
 NEVER = 1e9
@@ -60,8 +61,8 @@ async def answered(stack: Stack, name: str) -> float:
 async def stack(sim: RunningSimulator, tmp_path: Path) -> AsyncIterator[Stack]:
     """The bot polling every watch above, with its scheduler, on a budget of 20 requests/s.
 
-    The watches are opened with `/cce-upgrade watch` by a bot with a large budget (opening 120 at
-    20/s would take 6 s), which is then restarted on the budget under test.
+    The watches are opened with `/cce-upgrade watch` by a bot with a large budget (opening 80 at
+    20/s would take 4 s), which is then restarted on the budget under test.
     """
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
     watch = {"interval": "10s", "fast_interval": "2s"}
@@ -152,3 +153,19 @@ async def test_a_429_holds_back_every_caller_of_the_endpoint(
     in_flight = [c for c in later if c.at - limited_at < IN_FLIGHT]
     assert len(in_flight) <= BURST
     assert min(c.at for c in later[len(in_flight) :]) - limited_at >= 0.95
+
+
+async def test_stopping_while_a_tick_waits_on_the_budget_lets_it_finish(
+    stack: Stack, sim: RunningSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The scheduler stops taking new runs, the tick in flight finishes its polls, and nothing
+    is logged as a failed job (APScheduler's shutdown would cancel the running tick)."""
+    await eventually(polls_queue(stack))
+    bot = stack.bot
+    caplog.set_level(logging.WARNING)
+    started = time.monotonic()
+    await stack.stop_bot()
+    assert time.monotonic() - started < 10.0 + 1.0  # the tick has STOP_GRACE at most
+    assert bot.metrics.registry.get_sample_value("cce_bot_budget_waiting") == 0
+    failed = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert failed == [], [r.getMessage() for r in failed]
