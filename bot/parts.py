@@ -27,6 +27,7 @@ from bot.slack.delivery import Delivery
 from bot.slack.directory import ApproverDirectory
 from bot.slack.poster import Poster
 from bot.store import Store
+from bot.watch.reads import ClusterReads
 from bot.watch.roots import Roots
 from bot.watch.starting import Watching
 from bot.watch.watcher import Watcher
@@ -80,7 +81,7 @@ def build_parts(
         clock=clock,
     )
     watcher = Watcher(
-        cce=cce,
+        reads=ClusterReads(cce, concurrency=bot.watch.concurrency),
         watches=store.watches,
         delivery=delivery,
         roots=Roots(requests=store.requests, message=message, poster=poster),
