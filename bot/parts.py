@@ -81,7 +81,7 @@ def build_parts(
         clock=clock,
     )
     watcher = Watcher(
-        reads=ClusterReads(cce, concurrency=bot.watch.concurrency),
+        reads=ClusterReads(cce, clock=clock, concurrency=bot.watch.concurrency),
         watches=store.watches,
         delivery=delivery,
         roots=Roots(requests=store.requests, message=message, poster=poster),

@@ -10,9 +10,9 @@ call rather than each making theirs. All reads are background reads for the requ
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from bot.cce.client import CCEClient
 from bot.cce.endpoints import ClusterRef
@@ -24,12 +24,12 @@ __all__ = ["ClusterReads", "Read"]
 Read = WorkflowTask | CCEError
 """A workflow as read, or why it could not be."""
 
-SHARE_FOR = 1.0  # seconds a cluster's list answers other readers, too
+SHARE_FOR = timedelta(seconds=1)  # how long a cluster's list answers other readers, too
 
 
 @dataclass
 class _Listing:
-    at: float
+    at: datetime
     task: asyncio.Task[list[WorkflowTask]]
 
 
@@ -38,14 +38,14 @@ class ClusterReads:
         self,
         cce: CCEClient,
         *,
+        clock: Callable[[], datetime],
         concurrency: int = 20,
-        share_for: float = SHARE_FOR,
-        monotonic: Callable[[], float] = time.monotonic,
+        share_for: timedelta = SHARE_FOR,
     ) -> None:
         self._cce = cce
         self._limit = asyncio.Semaphore(concurrency)
         self._share_for = share_for
-        self._monotonic = monotonic
+        self._clock = clock
         self._listings: dict[tuple[str, str, str], _Listing] = {}
 
     async def read(self, wanted: Iterable[tuple[ClusterRef, str]]) -> dict[str, Read]:
@@ -63,7 +63,7 @@ class ClusterReads:
     async def listing(self, ref: ClusterRef) -> list[WorkflowTask]:
         """The cluster's workflows (newest first), shared with other readers for a moment."""
         key = (ref.endpoint, ref.project_id, ref.cluster_id)
-        now = self._monotonic()
+        now = self._clock()
         shared = self._listings.get(key)
         if shared is None or now - shared.at > self._share_for:
             if len(self._listings) > 1000:  # forget old listings; they are re-read on demand
