@@ -11,18 +11,14 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 from pydantic import ValidationError
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import ConfigError, Settings, load_config
 from bot.logs import LOG_LEVELS, configure_logging
 from bot.store import AuditRecord, Store, create_engine
+from bot.store.read_only import NoDatabaseFile, read_only_engine
 from bot.store.schema import SchemaState, schema_state
 from bot.store.schema import upgrade as schema_upgrade
 
@@ -126,39 +122,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(verbose=args.verbose))
 
 
-class AuditUnreadable(Exception):
-    """`audit` cannot read the database; the message says why in one sentence."""
-
-
-def read_only_engine(url: str) -> AsyncEngine:
-    """An engine on `url` that cannot change the database, nor create one.
-
-    SQLite is opened as a read-only URI (`mode=ro`): a missing file is an error instead of a new
-    empty database, and a read-only file or directory is fine. On PostgreSQL every connection's
-    transactions are read-only (`SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY`).
-    """
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        path = Path(parsed.database or "")
-        if parsed.database in (None, "", ":memory:") or not path.is_file():
-            raise AuditUnreadable(
-                f"the database file {parsed.database or '(none)'} does not exist, so there is no "
-                "audit log to read (check DATABASE_URL)"
-            )
-        uri = "file:" + quote(str(path.resolve()))
-        read_only = parsed.set(database=uri, query={"mode": "ro", "uri": "true"})
-        return create_engine(read_only.render_as_string(hide_password=False))
-    engine = create_engine(url)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _read_only(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        cursor.close()
-
-    return engine
-
-
 def _audit_line(r: AuditRecord) -> str:
     return json.dumps(
         {
@@ -196,8 +159,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     try:
         records, state = asyncio.run(read())
-    except AuditUnreadable as exc:
-        print(f"audit: {exc}", file=sys.stderr)
+    except NoDatabaseFile as exc:
+        print(
+            f"audit: {exc}, so there is no audit log to read (check DATABASE_URL)", file=sys.stderr
+        )
         return 1
     except (SQLAlchemyError, OSError) as exc:
         why = getattr(exc, "orig", None) or exc
