@@ -1,4 +1,4 @@
-"""The `cce-upgrade-bot` command: run, simulator, demo, check, audit (SPEC §7)."""
+"""The `cce-upgrade-bot` command: run, simulator, demo, check, doctor, audit, db (SPEC §7)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from bot.config import ConfigError, Settings, load_config
 from bot.logs import LOG_LEVELS, configure_logging
@@ -199,6 +200,26 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the running config against the real services; 0 only when every check passes."""
+    from bot.doctor import config_failed, diagnose, redact, render_json, render_text
+
+    secrets: list[str] = []
+    try:
+        settings = _settings()
+        secrets = _secret_values(settings)
+        with contextlib.suppress(ArgumentError):
+            secrets.append(make_url(settings.database_url).password or "")
+        config = load_config(settings, mode="run")
+    except ConfigError as exc:
+        checks = [config_failed(exc.problems)]
+    else:
+        checks = asyncio.run(diagnose(config, each_within=args.timeout))
+    checks = redact(checks, secrets)
+    print(render_json(checks) if args.json else render_text(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cce-upgrade-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -228,6 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     check = sub.add_parser("check", help="validate the configuration and list every problem")
     check.set_defaults(func=cmd_check)
+    doctor = sub.add_parser(
+        "doctor", help="check the config against the real CCE API, Slack and the database"
+    )
+    doctor.add_argument("--json", action="store_true", help="print the checks as a JSON list")
+    doctor.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="seconds each check may take (default 10)",
+    )
+    doctor.set_defaults(func=cmd_doctor)
     audit = sub.add_parser("audit", help="print the audit log as JSON lines")
     audit.add_argument("--workflow", default=None)
     audit.add_argument("--cluster", default=None)
