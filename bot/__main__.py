@@ -1,4 +1,4 @@
-"""The `cce-upgrade-bot` command: run, simulator, demo, check, audit (SPEC §7)."""
+"""The `cce-upgrade-bot` command: run, simulator, demo, check, doctor, audit, db (SPEC §7)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,15 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 from pydantic import ValidationError
-from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from bot.config import ConfigError, Settings, load_config
 from bot.logs import LOG_LEVELS, configure_logging
 from bot.store import AuditRecord, Store, create_engine
+from bot.store.read_only import NoDatabaseFile, read_only_engine
 from bot.store.schema import SchemaState, schema_state
 from bot.store.schema import upgrade as schema_upgrade
 
@@ -126,39 +123,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(verbose=args.verbose))
 
 
-class AuditUnreadable(Exception):
-    """`audit` cannot read the database; the message says why in one sentence."""
-
-
-def read_only_engine(url: str) -> AsyncEngine:
-    """An engine on `url` that cannot change the database, nor create one.
-
-    SQLite is opened as a read-only URI (`mode=ro`): a missing file is an error instead of a new
-    empty database, and a read-only file or directory is fine. On PostgreSQL every connection's
-    transactions are read-only (`SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY`).
-    """
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        path = Path(parsed.database or "")
-        if parsed.database in (None, "", ":memory:") or not path.is_file():
-            raise AuditUnreadable(
-                f"the database file {parsed.database or '(none)'} does not exist, so there is no "
-                "audit log to read (check DATABASE_URL)"
-            )
-        uri = "file:" + quote(str(path.resolve()))
-        read_only = parsed.set(database=uri, query={"mode": "ro", "uri": "true"})
-        return create_engine(read_only.render_as_string(hide_password=False))
-    engine = create_engine(url)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _read_only(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        cursor.close()
-
-    return engine
-
-
 def _audit_line(r: AuditRecord) -> str:
     return json.dumps(
         {
@@ -196,8 +160,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     try:
         records, state = asyncio.run(read())
-    except AuditUnreadable as exc:
-        print(f"audit: {exc}", file=sys.stderr)
+    except NoDatabaseFile as exc:
+        print(
+            f"audit: {exc}, so there is no audit log to read (check DATABASE_URL)", file=sys.stderr
+        )
         return 1
     except (SQLAlchemyError, OSError) as exc:
         why = getattr(exc, "orig", None) or exc
@@ -234,6 +200,26 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the running config against the real services; 0 only when every check passes."""
+    from bot.doctor import config_failed, diagnose, redact, render_json, render_text
+
+    secrets: list[str] = []
+    try:
+        settings = _settings()
+        secrets = _secret_values(settings)
+        with contextlib.suppress(ArgumentError):
+            secrets.append(make_url(settings.database_url).password or "")
+        config = load_config(settings, mode="run")
+    except ConfigError as exc:
+        checks = [config_failed(exc.problems)]
+    else:
+        checks = asyncio.run(diagnose(config, each_within=args.timeout))
+    checks = redact(checks, secrets)
+    print(render_json(checks) if args.json else render_text(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cce-upgrade-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -263,6 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     check = sub.add_parser("check", help="validate the configuration and list every problem")
     check.set_defaults(func=cmd_check)
+    doctor = sub.add_parser(
+        "doctor", help="check the config against the real CCE API, Slack and the database"
+    )
+    doctor.add_argument("--json", action="store_true", help="print the checks as a JSON list")
+    doctor.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="seconds each check may take (default 10)",
+    )
+    doctor.set_defaults(func=cmd_doctor)
     audit = sub.add_parser("audit", help="print the audit log as JSON lines")
     audit.add_argument("--workflow", default=None)
     audit.add_argument("--cluster", default=None)

@@ -159,6 +159,15 @@ class BotApp:
                 coalesce=True,
                 next_run_time=datetime.now(UTC),  # at once: a restart takes over without delay
             )
+            if self.parts.alerts is not None:
+                self.scheduler.add_job(
+                    self.parts.alerts.tick,
+                    "interval",
+                    seconds=self.alerts_seconds,
+                    id="alerts.tick",
+                    max_instances=1,
+                    coalesce=True,
+                )
             self.scheduler.add_job(
                 self.watcher.tick,
                 "interval",
@@ -180,6 +189,14 @@ class BotApp:
         return max(every.total_seconds(), 0.1)
 
     @property
+    def alerts_seconds(self) -> float:
+        """How often the alerts job looks for clusters that are due (each is due every
+        `alerts.interval`; this only bounds how late past that it is looked at)."""
+        alerts = self.config.bot.alerts
+        every = min(alerts.interval / 4, timedelta(seconds=2)) if alerts else timedelta(seconds=2)
+        return max(every.total_seconds(), 0.2)
+
+    @property
     def tick_seconds(self) -> float:
         """Short enough that a watch is polled within a second of being due."""
         return min(1.0, max(self.config.bot.watch.fast_interval.total_seconds() / 2, 0.05))
@@ -197,6 +214,8 @@ class BotApp:
             async with asyncio.timeout(STOP_GRACE):
                 await self.watcher.drain()
                 await self.parts.recovery.drain()
+                if self.parts.alerts is not None:
+                    await self.parts.alerts.drain()
         except TimeoutError:
             logger.warning("bot.stop.work_cut_short")
         if self.scheduler.running:

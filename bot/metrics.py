@@ -61,6 +61,12 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.alerts = Counter(
+            "cce_bot_alerts",
+            "Alerts posted by condition (failed, stalled)",
+            ["condition"],
+            registry=r,
+        )
         self.given_up = Counter(
             "cce_bot_recovery_given_up",
             "Request work given up after recovery.give_up_after, by what was left",
@@ -101,6 +107,9 @@ class Metrics:
 
     def delivery(self, outcome: str) -> None:
         self.deliveries.labels(outcome).inc()
+
+    def alert(self, condition: str) -> None:
+        self.alerts.labels(condition).inc()
 
     def gave_up(self, work: str) -> None:
         self.given_up.labels(work).inc()

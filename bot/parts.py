@@ -20,6 +20,7 @@ from bot.approval.recovery import Recovery
 from bot.approval.sender import CancelSender
 from bot.approval.work import RequestWork
 from bot.cce.client import CCEClient
+from bot.cce.clusters import ClusterDirectory
 from bot.config import Config
 from bot.domain.approvals import ApprovalPolicy
 from bot.metrics import Metrics
@@ -27,6 +28,8 @@ from bot.slack.delivery import Delivery
 from bot.slack.directory import ApproverDirectory
 from bot.slack.poster import Poster
 from bot.store import Store
+from bot.watch.alerts import Alerts
+from bot.watch.reads import ClusterReads
 from bot.watch.roots import Roots
 from bot.watch.starting import Watching
 from bot.watch.watcher import Watcher
@@ -43,6 +46,7 @@ class Parts:
     watching: Watching
     watcher: Watcher
     recovery: Recovery
+    alerts: Alerts | None  # None without `alerts:` in the config
 
 
 def build_parts(
@@ -79,8 +83,17 @@ def build_parts(
         config=bot.watch,
         clock=clock,
     )
-    watcher = Watcher(
+    reads = ClusterReads(cce, clock=clock, concurrency=bot.watch.concurrency)
+    cluster_directory = ClusterDirectory(
+        aliases=config.alias_refs(),
+        projects=config.project_refs(),
+        default_project=config.default_project(),
         cce=cce,
+        clock=clock,
+        ttl=bot.cce.cluster_cache,
+    )
+    watcher = Watcher(
+        reads=reads,
         watches=store.watches,
         delivery=delivery,
         roots=Roots(requests=store.requests, message=message, poster=poster),
@@ -142,5 +155,19 @@ def build_parts(
         watcher=watcher,
         recovery=Recovery(
             requests=store.requests, leases=leases, work=work, decisions=decisions, clock=clock
+        ),
+        alerts=None
+        if bot.alerts is None
+        else Alerts(
+            config=bot.alerts,
+            directory=cluster_directory,
+            reads=reads,
+            alerts=store.alerts,
+            delivery=delivery,
+            clock=clock,
+            owner=owner,
+            lease=lease,
+            give_up_after=bot.recovery.give_up_after,
+            metrics=metrics,
         ),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import actions, commands
+from handlers import actions, alerts, commands
 
 __all__ = ["register"]
 
@@ -12,3 +12,4 @@ __all__ = ["register"]
 def register(app: Any) -> None:
     commands.register(app)
     actions.register(app)
+    alerts.register(app)

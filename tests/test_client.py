@@ -338,9 +338,11 @@ async def test_probe_reports_latency_the_gateway_date_and_the_request_id(
         skew = probe.server_date - datetime.now(UTC)
         assert abs(skew + timedelta(minutes=30)) < timedelta(seconds=5)
         sim.faults.fail_next(503)
-        with pytest.raises(CCEServerError):  # one call, not retried: doctor reports it
+        with pytest.raises(CCEServerError) as info:  # one call, not retried: doctor reports it
             await client.probe(ProjectRef(sim.project_id, sim.url))
         assert methods(sim) == ["GET", "GET"]
+        assert info.value.server_date is not None  # an error answer's Date is kept too
+        assert abs(info.value.server_date - probe.server_date) < timedelta(seconds=5)
 
 
 # -- auth ----------------------------------------------------------------------------------------

@@ -41,6 +41,8 @@ def offending(package: str, banned: tuple[str, ...]) -> dict[str, set[str]]:
         ("bot/cce", (*SLACK, *SQL, "bot.approval", "bot.watch", "bot.app")),
         ("bot/store", (*SLACK, *HTTP, "bot.approval", "bot.watch", "bot.app")),
         ("bot/slack", ("bot.approval", "bot.watch", "bot.store", "bot.app", "handlers")),
+        # doctor reads through the clients and the store's read-only engine, never the use cases
+        ("bot/doctor", ("bot.approval", "bot.watch", "bot.parts", "handlers")),
     ],
 )
 def test_imports_point_the_right_way(package: str, banned: tuple[str, ...]) -> None:

@@ -272,6 +272,8 @@ SCOPES = {
     "usergroups.users.list": {"usergroups:read"},
     "conversations.replies": {"channels:history", "groups:history"},
     "conversations.history": {"channels:history", "groups:history"},
+    "conversations.info": {"channels:read", "groups:read"},  # doctor: the bot in each channel
+    "users.info": {"users:read"},  # doctor: each approver user active
 }
 
 

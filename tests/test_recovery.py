@@ -18,6 +18,7 @@ from sqlalchemy import update
 from bot.domain.approvals import ApprovalState
 from bot.simulator import RunningSimulator
 from bot.slack.delivery import REPEAT_NOTE
+from bot.slack.poster import POST_EVENT_TYPE
 from bot.standin.stack import Stack, running_stack
 from bot.store import NewApproval, Work
 from bot.store.tables import ApprovalRow, DeliveryRow
@@ -359,3 +360,19 @@ async def test_a_step_that_cannot_progress_is_given_up_once(
     assert reads == len(stack.sim.world.calls)
     assert 0 == patches(stack.sim)
     assert ApprovalState.FAILED == rec.state
+
+
+async def test_a_key_in_another_apps_message_is_not_taken_for_the_bots_post(
+    stack: Stack, clock: FakeClock
+) -> None:
+    """The request's post never reached Slack, but another app's message carries its key: the
+    bot trusts only its own messages, so it posts the request (once) instead of adopting it."""
+    approval_id, ts = await _posted_but_not_recorded(stack)
+    del stack.slack.messages[(CHANNEL, ts)]  # Slack never took it
+    metadata = {"event_type": POST_EVENT_TYPE, "event_payload": {"key": approval_id}}
+    spoof = stack.slack.add_foreign_message(CHANNEL, f"{approval_id} (not ours)", metadata=metadata)
+    await takeover(stack, clock)
+    rec = await stack.bot.store.requests.get(approval_id)
+    assert rec is not None and rec.message_ts not in (None, spoof.ts)
+    [message] = [m for m in requests_posted(stack.slack) if m.by_the_bot]
+    assert rec.message_ts == message.ts

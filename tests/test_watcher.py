@@ -412,3 +412,49 @@ async def test_a_rollback_that_never_starts_is_given_up_after_the_grace(
         *_, summary = replies(stack, root)
         assert "settled in phase *Cancel*" in summary
         assert "Rollback task is listed but did not start" in summary
+
+
+def _reads(sim: RunningSimulator) -> list[str]:
+    """The GETs the simulator served for workflows: `list` or the shown workflow's id."""
+    out = []
+    for call in sim.world.calls:
+        if call.method == "GET" and "/operation/upgradeworkflows" in call.path:
+            tail = call.path.split("/operation/upgradeworkflows")[1].strip("/")
+            out.append(tail or "list")
+    return out
+
+
+async def _three_watches(stack: Stack, clocks: Clocks) -> list[str]:
+    """Three running workflows on the staging cluster, watched; the calls so far forgotten."""
+    ids = stack.sim.world.add_running_workflows(STAGING, 3)
+    for workflow_id in ids:
+        _, name = await stack.command(f"watch staging-eu {workflow_id}")
+        await stack.slack.wait_for(
+            "response_url", predicate=lambda c, n=name: c.params["_name"] == n
+        )
+    clocks.advance(STEP)  # all three due together
+    stack.sim.world.calls.clear()
+    return ids
+
+
+async def test_watches_on_one_cluster_due_together_share_one_list_call(
+    stack: Stack, clocks: Clocks
+) -> None:
+    """Three watches on one cluster, due together: one list call serves all three."""
+    await _three_watches(stack, clocks)
+    assert 3 == await stack.bot.watcher.tick()
+    assert ["list"] == _reads(stack.sim)
+
+
+async def test_a_workflow_missing_from_the_list_or_without_status_is_shown_on_its_own(
+    stack: Stack, clocks: Clocks
+) -> None:
+    """The list leaves one workflow out and lists another without its status: each of those
+    two is read with a show call; the third is served by the list."""
+    missing, bare, listed = await _three_watches(stack, clocks)
+    stack.sim.world.list_hides.add(missing)
+    stack.sim.world.list_without_status.add(bare)
+    assert 3 == await stack.bot.watcher.tick()
+    reads = _reads(stack.sim)
+    assert "list" == reads[0] and sorted([bare, missing]) == sorted(reads[1:])
+    assert listed not in _reads(stack.sim)

@@ -19,6 +19,8 @@ No message or repr here ever carries a credential: only what the API answered.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 __all__ = [
     "CCEAuthError",
     "CCECancelUnconfirmed",
@@ -70,7 +72,13 @@ class CCETLSError(CCETransportError):
 
 
 class CCEStatusError(CCEError):
-    """The API answered with an error status."""
+    """The API answered with an error status.
+
+    `server_date` is the gateway's clock from the answer's `Date` header, when it sent one: a
+    refused AK/SK signature (401) may be the clock's fault, and `doctor` says which.
+    """
+
+    server_date: datetime | None = None
 
     def __init__(
         self,

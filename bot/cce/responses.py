@@ -75,6 +75,7 @@ def status_error(response: httpx.Response) -> CCEStatusError:
     else:
         cls = CCEStatusError
     error = cls(code, body.error_code, body.error_msg, request_id)
+    error.server_date = server_date(response)
     if isinstance(error, CCERateLimited):
         error.retry_after = parse_retry_after(response.headers.get("retry-after"))
     return error

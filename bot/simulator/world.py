@@ -67,6 +67,10 @@ class World:
         # Whether the cancel's own answer already shows the Rollback running (as a fast
         # service's would), rather than listing it not started.
         self.rollback_at_once = False
+        # Whether the live service fills every list item is unverified (reference §2.1): these
+        # workflows are left out of list answers, or listed without their status.
+        self.list_hides: set[str] = set()
+        self.list_without_status: set[str] = set()
         self.calls: list[Call] = []
         self._clock = clock
         self._mono_base = clock()
@@ -223,9 +227,14 @@ class World:
         cluster = self._locate_cluster(project_id, cluster_id)
         items = []
         for workflow_id in reversed(cluster.workflow_ids):
+            if workflow_id in self.list_hides:
+                continue
             wf = self._workflows[workflow_id]
             self._catch_up(wf)
-            items.append(self._to_json(wf))
+            item = self._to_json(wf)
+            if workflow_id in self.list_without_status:
+                del item["status"]
+            items.append(item)
         return {"kind": "List", "apiVersion": "v3", "items": items}
 
     def create_workflow(

@@ -21,6 +21,9 @@ NEEDED = {
     "usergroups:read": "approvers named by user group",
     "channels:history": "finding a post whose answer was lost (public channels), so it is not sent twice",  # noqa: E501
     "groups:history": "finding a post whose answer was lost (private channels), so it is not sent twice",  # noqa: E501
+    "users:read": "`doctor` checking that every approver user exists and is active",
+    "channels:read": "`doctor` checking that the bot is in each listed public channel",
+    "groups:read": "`doctor` checking that the bot is in each listed private channel",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.delivery import DeliveryRecord, NewDelivery
+from bot.store.alerts import AlertStore
 from bot.store.audit import AuditLog
 from bot.store.db import Database, create_engine
 from bot.store.deliveries import DeliveryStore
@@ -51,6 +52,7 @@ class Store:
         self.watches = WatchStore(self.db)
         self.deliveries = DeliveryStore(self.db)
         self.audit = AuditLog(self.db)
+        self.alerts = AlertStore(self.db)
 
     @property
     def engine(self) -> AsyncEngine:

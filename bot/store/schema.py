@@ -86,13 +86,23 @@ class SchemaState:
     def current(self) -> bool:
         return self.revision == self.expected
 
-    def describe(self) -> str:
+    @property
+    def kind(self) -> str:
+        """`current`, `empty` (no schema), `older` (`db upgrade` helps) or `newer` (it does not)."""
         if self.current:
-            return f"schema is current (revision {self.expected})"
+            return "current"
         if self.revision is None:
-            return "no schema yet: run `cce-upgrade-bot db upgrade` (or start the bot)"
+            return "empty"
         known = {s.revision for s in ScriptDirectory.from_config(_alembic()).walk_revisions()}
-        if self.revision in known:
+        return "older" if self.revision in known else "newer"
+
+    def describe(self) -> str:
+        kind = self.kind
+        if kind == "current":
+            return f"schema is current (revision {self.expected})"
+        if kind == "empty":
+            return "no schema yet: run `cce-upgrade-bot db upgrade` (or start the bot)"
+        if kind == "older":
             return (
                 f"schema is older than this release (revision {self.revision}, this release "
                 f"expects {self.expected}): run `cce-upgrade-bot db upgrade`"

@@ -13,6 +13,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "AlertClusterRow",
+    "AlertRow",
     "ApprovalRow",
     "AuditRow",
     "Base",
@@ -184,3 +186,30 @@ class DeliveryRow(Base):
     # Who is sending it now, and until when (a send in flight is not looked for underneath).
     owner: Mapped[str | None] = mapped_column(String(64))
     owner_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AlertRow(Base):
+    """One alert per workflow and condition, ever (SPEC §10.3): the primary key decides."""
+
+    __tablename__ = "alerts"
+
+    workflow_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    condition: Mapped[str] = mapped_column(String(16), primary_key=True)  # failed / stalled
+    project_id: Mapped[str] = mapped_column(String(32))
+    cluster_id: Mapped[str] = mapped_column(String(36))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16))  # pending / posted / given_up
+    # The alert's post, once Slack has it (its delivery row has the key `alert:{id}:{condition}`).
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class AlertClusterRow(Base):
+    """When a cluster is next looked at for alerts, and which replica is looking now (a lease)."""
+
+    __tablename__ = "alert_clusters"
+
+    cluster_key: Mapped[str] = mapped_column(String(80), primary_key=True)  # project:cluster
+    next_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

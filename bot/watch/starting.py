@@ -8,6 +8,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from bot.approval.clusters import ConfigClusters
 from bot.approval.errors import FlowError
@@ -86,21 +87,42 @@ class Watching:
                 message_ts=rec.message_ts,
             )
 
-    async def start(self, user_id: str, channel_id: str, cluster: str, workflow_id: str) -> str:
-        """`/cce-upgrade watch`: post a root message and follow the workflow in its thread."""
+    async def start(
+        self,
+        user_id: str,
+        channel_id: str,
+        cluster: str,
+        workflow_id: str,
+        *,
+        thread_ts: str | None = None,
+    ) -> str:
+        """`/cce-upgrade watch`: post a root message and follow the workflow in its thread.
+
+        With `thread_ts` (an alert's Watch button), follow it in that thread instead: a reply
+        says so, and the message the thread hangs from is left as it is.
+        """
         alias, ref = await self._clusters.resolve(cluster)
-        if await self._watches.open_for(workflow_id, channel_id) is not None:
-            return "That workflow is already being watched in this channel (see its thread)."
+        if await self._watches.open_for(workflow_id, channel_id, thread_ts) is not None:
+            where = "this thread" if thread_ts else "this channel (see its thread)"
+            return f"That workflow is already being watched in {where}."
         try:
             workflow = await self._cce.show_workflow(ref, workflow_id)
         except CCEError as exc:
             raise FlowError(describe_cce_error(exc)) from None
         snap = snapshot(workflow)
         watch_id = _new_id()
-        text, blocks = watch_message(alias, ref.cluster_id, workflow_id, snap, user_id)
+        text, root_blocks = watch_message(alias, ref.cluster_id, workflow_id, snap, user_id)
+        blocks: list[dict[str, Any]] | None = root_blocks
+        if thread_ts is not None:
+            text = (
+                f":eyes: Watching this upgrade (asked by <@{user_id}>): each change is posted here."
+            )
+            blocks = None
         try:
             root = await self._delivery.send(
-                NewDelivery(f"{watch_id}:root", channel_id, text, blocks=blocks)
+                NewDelivery(
+                    f"{watch_id}:root", channel_id, text, thread_ts=thread_ts, blocks=blocks
+                )
             )
         except SlackPostError as exc:
             raise FlowError(
@@ -123,8 +145,8 @@ class Watching:
                 endpoint=ref.endpoint,
                 workflow_id=workflow_id,
                 channel_id=channel_id,
-                thread_ts=root.ts,
-                root_ts=root.ts,
+                thread_ts=thread_ts or root.ts,
+                root_ts=None if thread_ts else root.ts,
                 last_reported=snap.to_dict(),
                 started_at=now,
                 next_due_at=now + cadence(snap, self._config),
@@ -134,6 +156,8 @@ class Watching:
         if opened is None:
             return "That workflow is already being watched in this channel (see its thread)."
         await self._record(user_id, "watch.started", ref.cluster_id, workflow_id, watch_id, root.ts)
+        if thread_ts is not None:
+            return "Watching it: every change will be posted in the alert's thread."
         return "Watching it: every change will be posted in the message's thread."
 
     async def _open(self, new: NewWatch) -> str | None:

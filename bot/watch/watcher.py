@@ -7,7 +7,8 @@ pending key settles that post first — found in the thread, or sent once — an
 `after`. So a kill at any point posts nothing twice and loses nothing.
 
 Cadence: `watch.fast_interval` while a task runs or a Rollback is expected, `watch.interval`
-otherwise, switching on the poll that sees the change. Leases are renewed while a tick runs.
+otherwise, switching on the poll that sees the change. Watches due together on one cluster are
+read with one list call (`ClusterReads`). Leases are renewed while a tick runs.
 `tick()` never raises: each watch is handled on its own, failures logged and retried later.
 """
 
@@ -21,7 +22,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bot.cce.client import CCEClient
 from bot.cce.endpoints import ClusterRef
 from bot.cce.errors import CCEError, CCENotFound
 from bot.cce.snapshots import snapshot
@@ -37,6 +37,7 @@ from bot.slack.poster import SlackPostError
 from bot.slack.replies import render_change, render_summary
 from bot.store.records import WatchRecord
 from bot.store.watches import WatchStore
+from bot.watch.reads import ClusterReads, Read
 
 __all__ = ["RootMessages", "Watcher", "cadence"]
 
@@ -71,7 +72,7 @@ class Watcher:
     def __init__(
         self,
         *,
-        cce: CCEClient,
+        reads: ClusterReads,
         watches: WatchStore,
         delivery: Delivery,
         roots: RootMessages,
@@ -82,7 +83,7 @@ class Watcher:
         metrics: Metrics,
         batch: int = 500,
     ) -> None:
-        self._cce = cce
+        self._reads = reads
         self._watches = watches
         self._delivery = delivery
         self._roots = roots
@@ -111,9 +112,14 @@ class Watcher:
             self._in_flight = {w.watch_id for w in due}
             renewing = asyncio.create_task(self._renew())
             try:
+                try:
+                    read = await self._reads.read((_ref(w), w.workflow_id) for w in due)
+                except Exception:  # a bug: their leases lapse and they are polled again
+                    logger.exception("watcher.read.crashed")
+                    return 0
                 async with asyncio.TaskGroup() as group:
                     for watch in due:
-                        group.create_task(self._guarded(watch))
+                        group.create_task(self._guarded(watch, read[watch.workflow_id]))
             finally:
                 renewing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -141,10 +147,10 @@ class Watcher:
             except Exception:
                 logger.warning("watcher.lease.renew_failed")
 
-    async def _guarded(self, watch: WatchRecord) -> None:
+    async def _guarded(self, watch: WatchRecord, read: Read) -> None:
         async with self._limit:
             try:
-                await self.poll(watch)
+                await self.poll(watch, read)
             except _LeaseLost:
                 logger.warning("watcher.lease.lost", extra={"watch_id": watch.watch_id})
             except _Deferred:
@@ -154,8 +160,8 @@ class Watcher:
             finally:
                 self._in_flight.discard(watch.watch_id)
 
-    async def poll(self, watch: WatchRecord) -> None:
-        ref = ClusterRef(watch.project_id, watch.cluster_id, watch.endpoint)
+    async def poll(self, watch: WatchRecord, workflow: Read) -> None:
+        """Report on one watch from its workflow as just read (or why it could not be)."""
         version = watch.version
         now = self._clock()
         if watch.pending_key is not None:
@@ -163,17 +169,15 @@ class Watcher:
             if watch.state != "open":
                 await self._write(watch, version, lease_until=None)
                 return
-        try:
-            workflow = await self._cce.show_workflow(ref, watch.workflow_id, background=True)
-        except CCENotFound as exc:
+        if isinstance(workflow, CCENotFound):
             text = (
                 f":grey_question: The workflow is gone (the API answered 404"
-                f"{_rid(exc)}), so I stopped watching it."
+                f"{_rid(workflow)}), so I stopped watching it."
             )
             await self._close(watch, version, text, {})
             return
-        except CCEError as exc:
-            await self._failed(watch, version, now, exc)
+        if isinstance(workflow, CCEError):
+            await self._failed(watch, version, now, workflow)
             return
         if watch.warned:
             text = ":white_check_mark: The CCE API answers again; watching resumes."
@@ -339,6 +343,10 @@ class Watcher:
         if not await self._watches.advance(watch.watch_id, self._owner, version, **values):
             raise _LeaseLost()
         return version + 1
+
+
+def _ref(watch: WatchRecord) -> ClusterRef:
+    return ClusterRef(watch.project_id, watch.cluster_id, watch.endpoint)
 
 
 def _fields(after: dict[str, Any]) -> dict[str, Any]:
