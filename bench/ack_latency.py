@@ -15,20 +15,22 @@ Kinds of request (`KINDS`, one entry each; `--kinds` picks some), each with N si
 at the given concurrency: `help` (answered in the ack), `status prod-eu <WF_FAILED>` (ack, then
 a GET and a response_url post), a click on an approval id that does not exist, an outsider's
 click on a real pending request (ack, then store + approver lookup + a refusal), and the two
-heavy paths: `cancel prod-eu <workflow> …` (ack, then a GET, the store, the request message
-posted, a response_url post), each on a workflow of its own, and a lead's approving click on
-one of the requests those opened (ack, then the store, the re-read, the PATCH that cancels, the
-message updated, the outcome posted in the thread and a watch started). The simulator holds a
-cancellable workflow for every `cancel` sent, and does not play a Rollback after a cancel, so
-each watch settles at its first poll. After each run of ours the benchmark waits until all its
-follow-up work has arrived (response_url posts; for the approving click, the "Cancelled" reply
-in each thread), so its follow-up never overlaps the next run.
+heavy paths: `cancel <cluster> <workflow> …` (ack, then a GET, the store, the request message
+posted, a response_url post), each on a workflow of its own (on a cluster of its own, as
+incidents are), and a lead's approving click on one of the requests those opened (ack, then the
+store, the re-read, the PATCH that cancels, the message updated, the outcome posted in the
+thread and a watch started). The simulator holds a cancellable workflow for every `cancel`
+sent, and plays no Rollback after a cancel, so each of those watches settles at its first poll,
+a `watch.interval` later. After each run of ours the benchmark waits until all its follow-up
+work has arrived (response_url posts; for the approving click, the "Cancelled" reply in each
+thread and then each watch's summary), so its follow-up never overlaps the next run.
 
 The bot runs with its scheduler, as in production: the housekeeping job (every second) and
-`watcher.tick` (the watches the approvals start poll, post their summaries and close) run while
-the requests are measured. Its request budget is raised (`cce.max_requests_per_second: 1000`):
-each approving click makes two API calls, and at the default 20/s the follow-up of a run of 200
-would take 20 s (the budget has its own benchmark, `bench/budget_burst.py`).
+`watcher.tick`, which polls `--watches` (50) watches opened at the start with `/cce-upgrade
+watch`, five to a cluster, a task running in each (so read every 2 s), all along. Its request
+budget is raised (`cce.max_requests_per_second: 1000`): each approving click makes two API
+calls, and at the default 20/s the follow-up of a run of 200 would take 20 s (the budget has its
+own benchmark, `bench/budget_burst.py`).
 
 Rounds: the whole set of scenarios is run `--rounds` times (default 5), each scenario bare then
 ours in even rounds and ours then bare in odd ones (ABBA), so neither app always goes first.
@@ -40,7 +42,8 @@ process) collects garbage before each run and not during it: its own 30-50 ms fu
 otherwise land on whichever app is being measured. The apps' processes keep their GC as it is.
 
     python bench/ack_latency.py [--requests 200] [--concurrency 50] [--warmup 50] [--rounds 5]
-                                [--kinds help,status,...] [--in-process] [--json PATH]
+                                [--kinds help,status,...] [--watches 50] [--in-process]
+                                [--json PATH]
 
 One line per app and scenario, pooled over the rounds (p50/p99/max in ms, req/s; for ours also
 the per-round p99 ratios and how long after a run's first request its last response_url post
@@ -63,6 +66,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,17 +153,20 @@ async def serve_main(argv: list[str]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def app_process(args: list[str]) -> AsyncIterator[str]:
+async def app_process(args: list[str], log: Path) -> AsyncIterator[str]:
+    """Serve one app in a subprocess, its log going to the file `log`; yields its URL."""
     env = {**os.environ, "SKIP_SLACK_SDK_WARNING": "1"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        SELF,
-        "--serve",
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        env=env,
-    )
+    with log.open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            SELF,
+            "--serve",
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=err,
+            env=env,
+        )
     assert proc.stdout is not None and proc.stdin is not None
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
@@ -332,7 +339,7 @@ class Bench:
     """What the kinds build their requests from, and what ours' follow-up work has done."""
 
     slack: FakeSlack
-    cancellable: list[str]  # workflows no `cancel` has named yet
+    cancellable: list[tuple[str, str]]  # (cluster, workflow) no `cancel` has named yet
     outsider_target: tuple[str, str] = ("", "")  # a pending request (approval id, message ts)
     opened: list[tuple[str, str]] = field(default_factory=list)  # ours' requests not yet clicked
     seen: set[str] = field(default_factory=set)  # approval ids already put in `opened`
@@ -367,34 +374,41 @@ def _responses(slack: FakeSlack) -> int:
     return len(slack.responses)
 
 
-def _cancelled_replies(slack: FakeSlack) -> int:
-    return sum(
-        1
-        for c in slack.calls_to("chat.postMessage")
-        if c.params.get("thread_ts") and "Cancelled." in str(c.params.get("text"))
-    )
+def _replies(text: str) -> Callable[[FakeSlack], int]:
+    def count(slack: FakeSlack) -> int:
+        return sum(
+            1
+            for c in slack.calls_to("chat.postMessage")
+            if c.params.get("thread_ts") and text in str(c.params.get("text"))
+        )
+
+    return count
 
 
 FOLLOW_UPS: dict[str, Callable[[FakeSlack], int]] = {
     "response_url": _responses,  # an answer to the person who typed or clicked
-    "cancelled": _cancelled_replies,  # the outcome reply in the request's thread
+    "cancelled": _replies("Cancelled."),  # the outcome reply in the request's thread
+    # The watch an approval starts settles at its first poll (no Rollback comes), a
+    # `watch.interval` later: waited for, so that it does not land on the next run.
+    "settled": _replies("settled in phase"),
 }
 
 
 @dataclass(frozen=True)
 class Kind:
     """One kind of request. `make(bench, app)` builds one body for "bare" or "ours"; each of
-    ours leads to one `follow_up` (a `FOLLOW_UPS` key; None: answered in the ack); `after` runs
-    after each run of ours."""
+    ours leads to one of each `follow_ups` (`FOLLOW_UPS` keys; none: answered in the ack; the
+    first is what "answers done" times); `after` runs after each run of ours."""
 
     name: str
     make: Callable[[Bench, str], bytes]
-    follow_up: str | None
+    follow_ups: tuple[str, ...] = ()
     after: Callable[[Bench], None] | None = None
 
 
 def _cancel(bench: Bench, app: str) -> bytes:
-    return bench.command(f"cancel prod-eu {bench.cancellable.pop()} bench")
+    cluster_id, workflow_id = bench.cancellable.pop()
+    return bench.command(f"cancel {cluster_id} {workflow_id} bench")
 
 
 def _approve(bench: Bench, app: str) -> bytes:
@@ -404,13 +418,15 @@ def _approve(bench: Bench, app: str) -> bytes:
     return bench.click(approval_id, LEAD, message_ts)
 
 
+ANSWER = ("response_url",)
 KINDS: list[Kind] = [
-    Kind("help", lambda b, app: b.command("help"), None),
-    Kind("status", lambda b, app: b.command(f"status prod-eu {WF_FAILED}"), "response_url"),
-    Kind("click unknown id", lambda b, app: b.click("req-000000000000"), "response_url"),
-    Kind("click outsider", lambda b, app: b.click(*b.outsider_target), "response_url"),
-    Kind("cancel", _cancel, "response_url", after=Bench.collect_opened),
-    Kind("approve (cancels)", _approve, "cancelled"),  # after `cancel`: clicks what it opened
+    Kind("help", lambda b, app: b.command("help")),
+    Kind("status", lambda b, app: b.command(f"status prod-eu {WF_FAILED}"), ANSWER),
+    Kind("click unknown id", lambda b, app: b.click("req-000000000000"), ANSWER),
+    Kind("click outsider", lambda b, app: b.click(*b.outsider_target), ANSWER),
+    Kind("cancel", _cancel, ANSWER, after=Bench.collect_opened),
+    # After `cancel`: clicks what it opened.
+    Kind("approve (cancels)", _approve, ("cancelled", "settled")),
 ]
 
 
@@ -424,12 +440,25 @@ async def drained(bench: Bench, expected: dict[str, int], timeout: float = 120.0
         await asyncio.sleep(0.01)
 
 
-def _world(workflows: int) -> World:
-    """The default scenario, no Rollback after a cancel, and `workflows` cancellable ones."""
-    world = build_world(default_scenario(), rollback_after_cancel=False)
-    for _ in range(workflows):
-        world.add_workflow(PROD, points=[*CANCELLABLE, ("PostCheck", None)], phase="Pending")
-    return world
+def _world(
+    cancellable: int, watched: int
+) -> tuple[World, list[tuple[str, str]], list[tuple[str, str]]]:
+    """The default scenario (scripted steps never play on their own, no Rollback after a
+    cancel), `cancellable` workflows each on a cluster of its own (as incidents are), and
+    `watched` workflows with a task running, five to a cluster. The (cluster, workflow) pairs
+    of both."""
+    world = build_world(default_scenario(), step_seconds=1e9, rollback_after_cancel=False)
+    points = [*CANCELLABLE, ("PostCheck", None)]
+    pool = []
+    for _ in range(cancellable):
+        cluster_id = world.add_cluster(str(uuid.uuid4()))
+        pool.append((cluster_id, world.add_workflow(cluster_id, points=points, phase="Pending")))
+    running = []
+    for i in range(watched):
+        if i % 5 == 0:
+            cluster_id = world.add_cluster(str(uuid.uuid4()))
+        running += [(cluster_id, w) for w in world.add_running_workflows(cluster_id, 1)]
+    return world, pool, running
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -441,7 +470,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     pool = 2 * (args.warmup + args.rounds * n) + 1
     with tempfile.TemporaryDirectory() as tmp:
         async with contextlib.AsyncExitStack() as stack:
-            world = _world(pool if "cancel" in chosen else 0)
+            world, cancellable, watched = _world(pool if "cancel" in chosen else 0, args.watches)
             sim = await stack.enter_async_context(running_simulator(world, token=SIM_TOKEN))
             slack = await stack.enter_async_context(FakeSlack())
             slack.usergroups = {"S0SRELEADS": [LEAD]}
@@ -450,8 +479,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 ours = app_here(serve_ours, sim.url, sim.project_id, slack.api_url, db)
                 bare = app_here(serve_bare, slack.api_url)
             else:
-                ours = app_process(["ours", sim.url, sim.project_id, slack.api_url, db])
-                bare = app_process(["bare", slack.api_url])
+                ours_args = ["ours", sim.url, sim.project_id, slack.api_url, db]
+                ours = app_process(ours_args, Path(tmp) / "ours.log")
+                bare = app_process(["bare", slack.api_url], Path(tmp) / "bare.log")
             urls = {
                 "ours": await stack.enter_async_context(ours) + "/slack/events",
                 "bare": await stack.enter_async_context(bare) + "/slack/events",
@@ -465,7 +495,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     timeout=aiohttp.ClientTimeout(total=30),
                 )
             )
-            bench = Bench(slack, world.workflow_ids(PROD)[1:])  # not WF_FAILED, the first
+            bench = Bench(slack, cancellable)
             expected = {k: FOLLOW_UPS[k](slack) for k in FOLLOW_UPS}
 
             # A real pending request for the outsider to click on.
@@ -480,15 +510,28 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 bodies = [kind.make(bench, app) for _ in range(count)]
                 began = time.perf_counter()
                 result = await blast(http, urls[app], bodies, concurrency, name)
-                if app == "ours":
-                    if kind.follow_up is not None:
-                        expected[kind.follow_up] += count
-                    await drained(bench, expected)  # our follow-up ends before the next run
-                    if kind.follow_up is not None:
-                        result.done = time.perf_counter() - began
+                if app == "ours":  # our follow-up ends before the next run
+                    for n, key in enumerate(kind.follow_ups):
+                        expected[key] += count
+                        await drained(bench, expected)
+                        if n == 0:
+                            result.done = time.perf_counter() - began
                     if kind.after is not None:
                         kind.after(bench)
                 return result
+
+            # Watches the bot polls all along, five to a cluster, a task running in each (the
+            # 2 s cadence): `watcher.tick` has work while the requests are measured.
+            for cluster_id, workflow_id in watched:
+                await blast(
+                    http,
+                    urls["ours"],
+                    [bench.command(f"watch {cluster_id} {workflow_id}")],
+                    1,
+                    "watch",
+                )
+            expected["response_url"] += len(watched)
+            await drained(bench, expected)
 
             for kind in kinds:  # warm-up: both apps, every path
                 for app in ("bare", "ours"):
@@ -497,7 +540,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print(
                 f"{n} requests per kind, concurrency {concurrency}, {args.rounds} rounds, "
                 f"apps {'in this process' if args.in_process else 'in subprocesses'}, the bot's "
-                f"scheduler on, {os.cpu_count()} CPUs"
+                f"scheduler on with {len(watched)} watches polled all along, {os.cpu_count()} CPUs"
             )
             rounds = Rounds()
             for round_no in range(args.rounds):
@@ -511,7 +554,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             assert sim.world.phase(WF_FAILED) != "Cancel"
             figures = rounds.report([k.name for k in kinds], concurrency)
             figures["cancels_sent"] = sum(1 for c in sim.world.calls if c.method == "PATCH")
-            return figures
+        for name in ("ours", "bare"):
+            text = (Path(tmp) / f"{name}.log").read_text(errors="replace")
+            skipped = text.count("maximum number of running instances")
+            print(f"{name}'s log: {text.count('Traceback')} tracebacks, {skipped} ticks skipped")
+        return figures
 
 
 def main() -> None:
@@ -525,6 +572,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="passes over all scenarios (ABBA)")
     parser.add_argument("--in-process", action="store_true", help="run both apps in this process")
     parser.add_argument("--kinds", help="comma-separated kind names (default: all, see KINDS)")
+    parser.add_argument("--watches", type=int, default=50, help="watches polled all along")
     parser.add_argument("--json", help="write the figures here (for bench/report.py)")
     args = parser.parse_args()
     figures = asyncio.run(run(args))
