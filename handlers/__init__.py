@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import actions, commands
+from handlers import actions, commands, events, views
 
 __all__ = ["register"]
 
@@ -12,3 +12,5 @@ __all__ = ["register"]
 def register(app: Any) -> None:
     commands.register(app)
     actions.register(app)
+    views.register(app)
+    events.register(app)

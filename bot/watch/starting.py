@@ -9,10 +9,10 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.approval.clusters import ConfigClusters
 from bot.approval.errors import FlowError
 from bot.cce.client import CCEClient
 from bot.cce.errors import CCEError
+from bot.cce.found import FoundCluster
 from bot.cce.snapshots import snapshot
 from bot.config import WatchConfig
 from bot.domain.delivery import NewDelivery
@@ -36,7 +36,6 @@ class Watching:
         self,
         *,
         cce: CCEClient,
-        clusters: ConfigClusters,
         watches: WatchStore,
         delivery: Delivery,
         audit: AuditLog,
@@ -44,7 +43,6 @@ class Watching:
         clock: Callable[[], datetime],
     ) -> None:
         self._cce = cce
-        self._clusters = clusters
         self._watches = watches
         self._delivery = delivery
         self._audit = audit
@@ -86,9 +84,11 @@ class Watching:
                 message_ts=rec.message_ts,
             )
 
-    async def start(self, user_id: str, channel_id: str, cluster: str, workflow_id: str) -> str:
+    async def start(
+        self, user_id: str, channel_id: str, found: FoundCluster, workflow_id: str
+    ) -> str:
         """`/cce-upgrade watch`: post a root message and follow the workflow in its thread."""
-        alias, ref = await self._clusters.resolve(cluster)
+        alias, ref = found.alias or found.name, found.ref
         if await self._watches.open_for(workflow_id, channel_id) is not None:
             return "That workflow is already being watched in this channel (see its thread)."
         try:
