@@ -63,7 +63,14 @@ async def handle_cce_upgrade(
         return
     if isinstance(parsed, OpenModal):
         await ack()
-        await _open_modal(modal, str(command.get("trigger_id", "")), channel_id, respond, metrics)
+        async with work_slots.urgent():  # slots of its own: the trigger id lasts 3 s
+            await _open_modal(
+                modal,
+                trigger_id=str(command.get("trigger_id", "")),
+                channel_id=channel_id,
+                respond=respond,
+                metrics=metrics,
+            )
         return
     if isinstance(parsed, Clusters):
         await ack(text="Listing the clusters…")
@@ -80,9 +87,8 @@ async def handle_cce_upgrade(
 
 
 async def _open_modal(
-    modal: CancelModal, trigger_id: str, channel_id: str, respond: Any, metrics: Metrics
+    modal: CancelModal, *, trigger_id: str, channel_id: str, respond: Any, metrics: Metrics
 ) -> None:
-    """Right after the ack, outside the work slots: the trigger id lasts 3 s."""
     try:
         await modal.open(trigger_id, channel_id)
     except SlackPostError as exc:

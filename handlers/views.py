@@ -10,7 +10,7 @@ from typing import Any
 from bot.approval.modal import CancelModal
 from bot.metrics import Metrics
 from bot.slack.door import PostAckGate
-from bot.slack.modal import CANCEL_MODAL_CALLBACK_ID, CLUSTER_ACTION_ID
+from bot.slack.modal import CANCEL_MODAL_CALLBACK_ID, CLUSTER_ACTION_ID, CLUSTER_BLOCK_ID
 from handlers.errors import report_unexpected
 
 __all__ = ["handle_cluster_chosen", "handle_cluster_options", "handle_modal_submit", "register"]
@@ -53,7 +53,19 @@ async def handle_modal_submit(
     """Errors go back on the form's fields; otherwise the form closes (or says it is checking,
     when the check takes longer than Slack waits)."""
     user_id = str(_dict(body.get("user")).get("id", ""))
-    submitted = await modal.submit(user_id, _dict(view))
+    try:
+        submitted = await modal.submit(user_id, _dict(view))
+    except Exception as exc:  # the form stays open, saying so, rather than vanishing
+        ref = await report_unexpected(exc)
+        metrics.command("modal", "error")
+        await ack(
+            response_action="errors",
+            errors={
+                CLUSTER_BLOCK_ID: f"Something went wrong inside the bot (reference {ref}); "
+                "nothing was posted. Try again, or use the command."
+            },
+        )
+        return
     if submitted.errors:
         metrics.command("modal", "refused")
         await ack(response_action="errors", errors=submitted.errors)

@@ -32,6 +32,8 @@ from tests.e2e import (
     WF_CRITICAL,
     WF_FAILED,
     add_cancellable_workflow,
+    answered,
+    bot_yaml,
     eventually,
     names_yaml,
     requests_posted,
@@ -110,6 +112,20 @@ async def test_the_command_opens_the_modal_with_its_trigger_while_the_api_is_slo
     assert [] == stack.sim.world.calls
     kinds = [b["type"] for b in record.view["blocks"]]
     assert "input" in kinds and workflow_block(record.view) is None  # no cluster chosen yet
+
+
+async def test_the_modal_opens_while_slow_commands_hold_every_work_slot(
+    sim: RunningSimulator, sqlite_url: str
+) -> None:
+    """Work after an ack waits for one of a few slots (bot.app.POST_ACK_SLOTS); views.open
+    does not: nine `status` commands stuck on a 3.5 s API do not make its trigger expire."""
+    async with running_stack(sim, sqlite_url, bot_yaml()) as stack:  # aliases: no list call
+        sim.faults.latency = 3.5
+        names = [(await stack.command(f"status prod-eu {WF_FAILED}"))[1] for _ in range(9)]
+        record = await open_modal(stack)
+        assert REQUESTER == record.user
+        for name in names:
+            await answered(stack, name, timeout=15)
 
 
 async def test_options_follow_what_is_typed(stack: Stack) -> None:
