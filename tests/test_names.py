@@ -252,3 +252,18 @@ async def test_the_ack_names_a_known_cluster_without_io(stack: Stack) -> None:
     assert "Working on `qa-eu`" in response.text
     assert "cannot be cancelled now" in (await answered(stack, name))["text"]
     assert lists == len(cluster_lists(stack.sim))
+
+
+async def test_a_project_that_cannot_be_listed_is_named_when_it_matters(
+    sim: RunningSimulator, sqlite_url: str
+) -> None:
+    """A name found elsewhere still works; one found nowhere says which project failed."""
+    nowhere = "fedcba9876543210fedcba9876543210"  # the simulator answers 404 for it
+    yaml = names_yaml(projects=[{"project_id": PROJECT}, {"project_id": nowhere}])
+    async with running_stack(sim, sqlite_url, yaml) as stack:
+        _, name = await stack.command("status prod-eu")
+        assert WF_FAILED in str((await answered(stack, name))["blocks"])
+        _, name = await stack.command("status nosuch-eu")
+        text = (await answered(stack, name))["text"]
+        assert "`nosuch-eu` was not found" in text and "not every project could be listed" in text
+        assert nowhere in text and "Traceback" not in text
