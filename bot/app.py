@@ -341,6 +341,7 @@ def create_app(
         context["modal"] = parts.modal
         context["home"] = parts.home
         context["decisions"] = parts.decisions
+        context["watching"] = parts.watching  # an alert's Watch button starts one
         context["channels"] = config.bot.channels
         context["metrics"] = metrics
         context["work_slots"] = bot.post_ack
