@@ -13,9 +13,12 @@ generator is an aiohttp session (httpx's pool caps out near 190 req/s at concurr
 
 Scenarios, each with N signed requests at the given concurrency: `help` (answered in the ack),
 `status prod-eu <WF_FAILED>` (ack, then a GET and a response_url post), a click on an approval id
-that does not exist, and an outsider's click on a real pending request (ack, then store +
-approver lookup + a refusal). Nothing is cancelled. After each run of ours the benchmark waits
-until all its response_url posts have arrived, so its follow-up work never overlaps the next run.
+that does not exist, an outsider's click on a real pending request (ack, then store +
+approver lookup + a refusal), `/cce-upgrade` alone (ack, then `views.open` with the command's
+trigger id: the cancel modal) and the modal's cluster options (`block_suggestion`, answered in
+the ack from the cached cluster list). Nothing is cancelled. After each run of ours the benchmark
+waits until all its response_url posts (and modals) have arrived, so its follow-up work never
+overlaps the next run.
 
 Rounds: the whole set of scenarios is run `--rounds` times (default 5), each scenario bare then
 ours in even rounds and ours then bare in odd ones (ABBA), so neither app always goes first.
@@ -59,9 +62,11 @@ from aiohttp import web
 from bot.config import BotConfig, Config, Settings
 from bot.simulator import running_simulator
 from bot.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
+from bot.slack.modal import CLUSTER_ACTION_ID, CLUSTER_BLOCK_ID
 from bot.standin.slack_api import FakeSlack
 from bot.standin.slack_requests import block_actions_body, sign, slash_command_body
 from bot.standin.stack import FAST_RETRY, SIGNING_SECRET, SIM_TOKEN
+from bot.standin.view_requests import block_suggestion_body
 
 PROD = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c01"
 WF_FAILED = "8a1d4e2f-6b3c-4f7a-9e1d-2c5b8a7f3e01"
@@ -110,6 +115,7 @@ async def serve_bare(slack_api: str) -> tuple[str, Any]:
     app.command("/cce-upgrade")(just_ack)
     app.action(APPROVE_ACTION_ID)(just_ack)
     app.action(REJECT_ACTION_ID)(just_ack)
+    app.options(CLUSTER_ACTION_ID)(just_ack)
     runner = web.AppRunner(app.web_app(), access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -286,8 +292,13 @@ async def blast(
 
 
 async def drained(slack: FakeSlack, expected: int, timeout: float = 60.0) -> None:  # noqa: ASYNC109
-    """Wait until the bot's follow-up work (its response_url posts) is done."""
+    """Wait until the bot's follow-up work (its response_url posts, and the modals it opens
+    after acking `/cce-upgrade` alone) is done."""
     await slack.wait_for("response_url", count=expected, timeout=timeout)
+    await slack.wait_for("views.open", count=OPENED[0], timeout=timeout)
+
+
+OPENED = [0]  # views.open calls ours should have made so far (the "modal open" scenario's)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -321,6 +332,22 @@ async def run(args: argparse.Namespace) -> None:
                 url = slack.response_url(f"c{next(counter)}")
                 return slash_command_body(text, response_url=url, user_id=user)
 
+            def modal_command() -> bytes:
+                """`/cce-upgrade` alone, with a trigger id the stand-in issued (3 s, once)."""
+                url = slack.response_url(f"m{next(counter)}")
+                trigger_id = slack.new_trigger_id(REQUESTER)
+                return slash_command_body("", response_url=url, trigger_id=trigger_id)
+
+            def options(typed: str = "prod") -> bytes:
+                view = {"id": "VBENCH", "type": "modal", "callback_id": "cce_cancel_modal"}
+                return block_suggestion_body(
+                    view=view,
+                    action_id=CLUSTER_ACTION_ID,
+                    block_id=CLUSTER_BLOCK_ID,
+                    value=typed,
+                    user_id=REQUESTER,
+                )
+
             def click(approval_id: str, message_ts: str = "1700000000.000100") -> bytes:
                 return block_actions_body(
                     action_id=APPROVE_ACTION_ID,
@@ -345,12 +372,16 @@ async def run(args: argparse.Namespace) -> None:
                 ("status prod-eu", lambda: command(f"status prod-eu {WF_FAILED}"), 1),
                 ("click unknown id", lambda: click("req-000000000000"), 1),
                 ("click outsider, real req", lambda: click(approval_id, posted.ts), 1),
+                ("modal open (no text)", modal_command, 0),
+                ("options (block_suggestion)", options, 0),
             ]
+            opens = {"modal open (no text)": 1}  # views.open calls per request of ours
             expected = len(slack.responses)
-            for _, make, posts in scenarios:  # warm-up: both apps, every path
+            for name, make, posts in scenarios:  # warm-up: both apps, every path
                 await blast(http, bare_url, [make() for _ in range(args.warmup)], concurrency, "w")
                 await blast(http, ours_url, [make() for _ in range(args.warmup)], concurrency, "w")
                 expected += posts * args.warmup
+                OPENED[0] += opens.get(name, 0) * args.warmup
                 await drained(slack, expected)
 
             print(
@@ -370,10 +401,19 @@ async def run(args: argparse.Namespace) -> None:
                         rounds.add(round_no, kind, name, result)
                         if kind == "ours":
                             expected += posts * n
+                            OPENED[0] += opens.get(name, 0) * n
                             await drained(slack, expected)  # our follow-up ends before the next
                             if posts:
                                 rounds.answered(name, time.perf_counter() - began)
             assert sim.world.phase(WF_FAILED) != "Cancel"
+            opened = slack.calls_to("views.open")
+            refused = sorted({str(c.error) for c in opened if not c.ok})
+            # Trigger ids are issued as the bodies are built, before a run: at concurrency 1 the
+            # last of 200 can be used ~3 s after issue, which Slack's clock would call late.
+            print(
+                f"modals: {sum(c.ok for c in opened)} of {len(opened)} opened"
+                + (f" (refused: {', '.join(refused)})" if refused else "")
+            )
             rounds.report([name for name, _, _ in scenarios], concurrency)
 
 

@@ -173,10 +173,11 @@ async def bot_child(opts: dict[str, Any]) -> None:
         ids: list[str] = _read_json(opts["ids_file"])
         threads: dict[str, str] = {}
         limit = asyncio.Semaphore(bot.config.bot.watch.concurrency)
+        cluster = await bot.parts.targets.cluster("staging-eu")
 
         async def open_watch(workflow_id: str) -> None:
             async with limit:  # what `/cce-upgrade watch` does, minus the slash command
-                await bot.parts.watching.start("U0BENCH", CHANNEL, "staging-eu", workflow_id)
+                await bot.parts.watching.start("U0BENCH", CHANNEL, cluster, workflow_id)
                 watch = await bot.store.watches.open_for(workflow_id, CHANNEL)
                 assert watch is not None, workflow_id
                 threads[workflow_id] = watch.thread_ts

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from bot.approval.errors import FlowError
+from bot.approval.targets import Targets
 from bot.slack.alerts import ALERT_WATCH_ACTION_ID, parse_target
 from bot.slack.door import PostAckGate
 from bot.watch.starting import Watching
@@ -17,7 +18,12 @@ logger = logging.getLogger(__name__)
 
 
 async def handle_alert_watch(
-    ack: Any, body: dict[str, Any], respond: Any, watching: Watching, work_slots: PostAckGate
+    ack: Any,
+    body: dict[str, Any],
+    respond: Any,
+    targets: Targets,
+    watching: Watching,
+    work_slots: PostAckGate,
 ) -> None:
     await ack()
     action = (body.get("actions") or [{}])[0]
@@ -36,8 +42,9 @@ async def handle_alert_watch(
         return
     async with work_slots:
         try:
+            found = await targets.cluster(target.cluster_id)
             note = await watching.start(
-                user_id, channel_id, target.cluster_id, target.workflow_id, thread_ts=thread_ts
+                user_id, channel_id, found, target.workflow_id, thread_ts=thread_ts
             )
         except FlowError as exc:
             note = str(exc)

@@ -2,8 +2,10 @@
 
 A click is honoured only from an allowed channel, while the request is pending and unexpired;
 the store decides that in the same transaction that records the approval. A click on a message
-whose ts the bot never stored adopts it. The approval that completes the quorum hands the
-cancel to `RequestWork` under a lease this process now holds.
+whose ts the bot never stored adopts it. A click from the App Home tab carries no channel and no
+message: the allow-list then applies to the request's own channel, and nothing is adopted. The
+approval that completes the quorum hands the cancel to `RequestWork` under a lease this process
+now holds.
 """
 
 from __future__ import annotations
@@ -40,11 +42,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Click:
-    """One Approve or Reject click, as the payload carried it."""
+    """One Approve or Reject click, as the payload carried it; `channel_id` None: from Home."""
 
     approval_id: str
     user_id: str
-    channel_id: str
+    channel_id: str | None
     message_ts: str | None
     approving: bool
 
@@ -77,12 +79,15 @@ class Decisions:
 
     async def decide(self, click: Click) -> str | None:
         """Apply one click. Returns an ephemeral note for the clicker, or None."""
-        if not channel_allowed(self._channels, click.channel_id):
+        home = click.channel_id is None
+        if not home and not channel_allowed(self._channels, click.channel_id or ""):
             raise ChannelNotAllowed()
         rec = await self._requests.get(click.approval_id)
-        if rec is None or rec.channel_id != click.channel_id:
+        if rec is None or (not home and rec.channel_id != click.channel_id):
             raise UnknownApproval()
-        if rec.message_ts is None and click.message_ts:
+        if home and not channel_allowed(self._channels, rec.channel_id):
+            raise ChannelNotAllowed()
+        if rec.message_ts is None and click.channel_id and click.message_ts:
             await self._message.adopt(rec, click.channel_id, click.message_ts)
         now = self._clock()
         if rec.state == ApprovalState.PENDING and now >= rec.expires_at:
