@@ -30,6 +30,7 @@ from bot.config_rules import (
     SlackChannelID,
     SlackUsergroupID,
     SlackUserID,
+    alerts_problems,
     duration_problems,
     settings_problems,
 )
@@ -381,6 +382,7 @@ def load_config(settings: Settings | None = None, *, mode: str = "run") -> Confi
         parsed = _sections_that_parse(raw, exc)
     problems += _semantic_problems(settings, bot or BotConfig(), mode, file_ok=bot is not None)
     problems += duration_problems(parsed) if parsed is not None else []
+    problems += alerts_problems(parsed) if parsed is not None else []
     if problems or bot is None:
         raise ConfigError(problems)
     return Config(settings, bot, tuple(notes))
