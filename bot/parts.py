@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.approval.audit import RequestAudit
 from bot.approval.decisions import Decisions
 from bot.approval.home import HomeTab
 from bot.approval.lease import Leases
@@ -90,6 +91,7 @@ def build_parts(
     delivery = Delivery(
         store.deliveries, poster, owner=owner, clock=clock, claim=lease, on_outcome=metrics.delivery
     )
+    audit = RequestAudit(store.audit, clock)
     leases = Leases(store.requests, owner=owner, clock=clock, lease=lease)
     message = RequestMessage(requests=store.requests, delivery=delivery, poster=poster, clock=clock)
     watching = Watching(
@@ -115,7 +117,7 @@ def build_parts(
     sender = CancelSender(
         cce=cce,
         requests=store.requests,
-        audit=store.audit,
+        audit=audit,
         message=message,
         owner=owner,
         clock=clock,
@@ -123,7 +125,7 @@ def build_parts(
     )
     work = RequestWork(
         requests=store.requests,
-        audit=store.audit,
+        audit=audit,
         leases=leases,
         message=message,
         sender=sender,
@@ -135,7 +137,7 @@ def build_parts(
     )
     decisions = Decisions(
         requests=store.requests,
-        audit=store.audit,
+        audit=audit,
         message=message,
         work=work,
         leases=leases,
@@ -148,7 +150,7 @@ def build_parts(
     opening = Opening(
         cce=cce,
         requests=store.requests,
-        audit=store.audit,
+        audit=audit,
         message=message,
         leases=leases,
         work=work,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.approval.audit import RequestAudit
 from bot.approval.lease import Leases
 from bot.approval.message import RequestMessage
 from bot.approval.work import RequestWork
@@ -31,7 +32,6 @@ from bot.domain.approvals import (
 )
 from bot.metrics import Metrics
 from bot.slack.directory import ApproverDirectory
-from bot.store.audit import AuditLog
 from bot.store.records import ApprovalRecord, Work
 from bot.store.requests import RequestStore
 
@@ -56,7 +56,7 @@ class Decisions:
         self,
         *,
         requests: RequestStore,
-        audit: AuditLog,
+        audit: RequestAudit,
         message: RequestMessage,
         work: RequestWork,
         leases: Leases,
@@ -124,14 +124,14 @@ class Decisions:
             raise AlreadyDecided(result.state, result.decided_by)
         if result.outcome == "duplicate":
             return None  # a second click of the same approver: already counted
-        await self._record(rec, user_id, "approval.given", count=result.count)
+        await self._audit.record(rec, "approval.given", actor=user_id, count=result.count)
         if result.outcome == "recorded":
             await self._message.show(rec.approval_id)
             return (
                 f"Approval recorded ({result.count} of {rec.required}); waiting for another "
                 "approver."
             )
-        await self._record(rec, user_id, "approval.approved")
+        await self._audit.record(rec, "approval.approved", actor=user_id)
         self._metrics.approval("approved")
         await self._work.drive(rec.approval_id)
         return None
@@ -149,7 +149,7 @@ class Decisions:
         if not won:
             latest = await self._message.get(rec.approval_id)
             raise AlreadyDecided(latest.state, latest.decided_by)
-        await self._record(rec, user_id, "approval.rejected")
+        await self._audit.record(rec, "approval.rejected", actor=user_id)
         self._metrics.approval("rejected")
         await self._work.drive(rec.approval_id)
 
@@ -166,7 +166,7 @@ class Decisions:
         )
         if won:
             rec = await self._message.get(approval_id)
-            await self._record(rec, "bot", "request.expired")
+            await self._audit.record(rec, "request.expired", actor="bot")
             self._metrics.approval("expired")
             await self._work.drive(approval_id)
         return won
@@ -185,14 +185,3 @@ class Decisions:
             "lease_owner": self._leases.owner,
             "lease_until": self._leases.until(),
         }
-
-    async def _record(self, rec: ApprovalRecord, actor: str, action: str, **detail: Any) -> None:
-        await self._audit.add(
-            at=self._clock(),
-            actor=actor,
-            action=action,
-            approval_id=rec.approval_id,
-            cluster_id=rec.cluster_id,
-            workflow_id=rec.workflow_id,
-            **detail,
-        )

@@ -14,8 +14,8 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from bot.approval.audit import RequestAudit
 from bot.approval.errors import FlowError, WorkStuck
 from bot.approval.lease import Leases
 from bot.approval.message import RequestMessage
@@ -30,7 +30,6 @@ from bot.domain.snapshot import Snapshot
 from bot.slack.blocks import escape, slack_date
 from bot.slack.explain import describe_cce_error
 from bot.slack.poster import SlackPostError
-from bot.store.audit import AuditLog
 from bot.store.records import NewApproval
 from bot.store.requests import RequestStore
 
@@ -54,7 +53,7 @@ class Opening:
         *,
         cce: CCEClient,
         requests: RequestStore,
-        audit: AuditLog,
+        audit: RequestAudit,
         message: RequestMessage,
         leases: Leases,
         work: RequestWork,
@@ -88,10 +87,8 @@ class Opening:
         snap = snapshot(workflow)
         verdict = cancellability(snap)
         if not verdict.cancellable:
-            await self._audit.add(
-                at=self._clock(),
+            await self._audit.refused(
                 actor=user_id,
-                action="request.refused",
                 cluster_id=ref.cluster_id,
                 workflow_id=workflow_id,
                 reasons=[b.message for b in verdict.blockers],
@@ -141,7 +138,7 @@ class Opening:
                     decided_at=self._clock(),
                     work=None,
                 )
-                await self._record(new, "request.post_failed", error=exc.error)
+                await self._audit.record(new, "request.post_failed", error=exc.error)
                 await self._leases.release(approval_id)
                 fix = exc.fix or f"Slack refused the message (`{escape(exc.error)}`)."
                 raise FlowError(f"{fix} No request was left open.") from None
@@ -152,22 +149,13 @@ class Opening:
                     "bot keeps trying and posts it once (never twice); you will be told here."
                 )
         await self._leases.release(approval_id)
-        await self._record(new, "request.opened", reason=new.reason, message_ts=ts)
+        await self._audit.record(
+            new, "request.opened", actor=new.requester_id, reason=new.reason, message_ts=ts
+        )
         logger.info(
             "approval.opened", extra={"approval_id": approval_id, "workflow_id": new.workflow_id}
         )
         return (
             f"Approval request `{approval_id}` posted. An approver must approve it before "
             f"{slack_date(new.expires_at)}."
-        )
-
-    async def _record(self, new: NewApproval, action: str, **detail: Any) -> None:
-        await self._audit.add(
-            at=self._clock(),
-            actor=new.requester_id if action == "request.opened" else "bot",
-            action=action,
-            approval_id=new.approval_id,
-            cluster_id=new.cluster_id,
-            workflow_id=new.workflow_id,
-            **detail,
         )
