@@ -14,16 +14,18 @@ generator is an aiohttp session (httpx's pool caps out near 190 req/s at concurr
 Kinds of request (`KINDS`, one entry each; `--kinds` picks some), each with N signed requests
 at the given concurrency: `help` (answered in the ack), `status prod-eu <WF_FAILED>` (ack, then
 a GET and a response_url post), a click on an approval id that does not exist, an outsider's
-click on a real pending request (ack, then store + approver lookup + a refusal), and the two
-heavy paths: `cancel <cluster> <workflow> …` (ack, then a GET, the store, the request message
-posted, a response_url post), each on a workflow of its own (on a cluster of its own, as
-incidents are), and a lead's approving click on one of the requests those opened (ack, then the
-store, the re-read, the PATCH that cancels, the message updated, the outcome posted in the
-thread and a watch started). The simulator holds a cancellable workflow for every `cancel`
-sent, and plays no Rollback after a cancel, so each of those watches settles at its first poll,
-a `watch.interval` later. After each run of ours the benchmark waits until all its follow-up
-work has arrived (response_url posts; for the approving click, the "Cancelled" reply in each
-thread and then each watch's summary), so its follow-up never overlaps the next run.
+click on a real pending request (ack, then store + approver lookup + a refusal), `/cce-upgrade`
+alone (ack, then `views.open` with the command's trigger id: the cancel modal), the modal's
+cluster options (`block_suggestion`, answered in the ack from the cached cluster list), and the
+two heavy paths: `cancel <cluster> <workflow> …` (ack, then a GET, the store, the request message
+posted, a response_url post), each on a workflow of its own (ten to a cluster), and a lead's
+approving click on one of the requests those opened (ack, then the store, the re-read, the PATCH
+that cancels, the message updated, the outcome posted in the thread and a watch started). The
+simulator holds a cancellable workflow for every `cancel` sent, and plays no Rollback after a
+cancel, so each of those watches settles at its first poll, a `watch.interval` later. After
+each run of ours the benchmark waits until all its follow-up work has arrived (response_url
+posts; the modals; for the approving click, the "Cancelled" reply in each thread and then each
+watch's summary), so its follow-up never overlaps the next run.
 
 The bot runs with its scheduler, as in production: the housekeeping job (every second) and
 `watcher.tick`, which polls `--watches` (50) watches opened at the start with `/cce-upgrade
@@ -78,9 +80,11 @@ from aiohttp import web
 from bot.config import BotConfig, Config, Settings
 from bot.simulator import World, build_world, default_scenario, running_simulator
 from bot.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
+from bot.slack.modal import CLUSTER_ACTION_ID, CLUSTER_BLOCK_ID
 from bot.standin.slack_api import FakeSlack
 from bot.standin.slack_requests import block_actions_body, sign, slash_command_body
 from bot.standin.stack import FAST_RETRY, SIGNING_SECRET, SIM_TOKEN
+from bot.standin.view_requests import block_suggestion_body
 
 PROD = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c01"
 WF_FAILED = "8a1d4e2f-6b3c-4f7a-9e1d-2c5b8a7f3e01"
@@ -131,6 +135,7 @@ async def serve_bare(slack_api: str) -> tuple[str, Any]:
     app.command("/cce-upgrade")(just_ack)
     app.action(APPROVE_ACTION_ID)(just_ack)
     app.action(REJECT_ACTION_ID)(just_ack)
+    app.options(CLUSTER_ACTION_ID)(just_ack)
     runner = web.AppRunner(app.web_app(), access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -361,6 +366,22 @@ class Bench:
             response_url=self.slack.response_url(f"a{next(self.counter)}"),
         )
 
+    def modal_command(self) -> bytes:
+        """`/cce-upgrade` alone, with a trigger id the stand-in issued (3 s, once)."""
+        url = self.slack.response_url(f"m{next(self.counter)}")
+        trigger_id = self.slack.new_trigger_id(REQUESTER)
+        return slash_command_body("", response_url=url, trigger_id=trigger_id)
+
+    def options(self, typed: str = "prod") -> bytes:
+        view = {"id": "VBENCH", "type": "modal", "callback_id": "cce_cancel_modal"}
+        return block_suggestion_body(
+            view=view,
+            action_id=CLUSTER_ACTION_ID,
+            block_id=CLUSTER_BLOCK_ID,
+            value=typed,
+            user_id=REQUESTER,
+        )
+
     def collect_opened(self) -> None:
         """Put the requests ours has posted since the last look in `opened`, oldest first."""
         for message in sorted(self.slack.messages.values(), key=lambda m: m.ts):
@@ -387,6 +408,7 @@ def _replies(text: str) -> Callable[[FakeSlack], int]:
 
 FOLLOW_UPS: dict[str, Callable[[FakeSlack], int]] = {
     "response_url": _responses,  # an answer to the person who typed or clicked
+    "views.open": lambda slack: len(slack.calls_to("views.open")),  # the cancel modal
     "cancelled": _replies("Cancelled."),  # the outcome reply in the request's thread
     # The watch an approval starts settles at its first poll (no Rollback comes), a
     # `watch.interval` later: waited for, so that it does not land on the next run.
@@ -424,6 +446,8 @@ KINDS: list[Kind] = [
     Kind("status", lambda b, app: b.command(f"status prod-eu {WF_FAILED}"), ANSWER),
     Kind("click unknown id", lambda b, app: b.click("req-000000000000"), ANSWER),
     Kind("click outsider", lambda b, app: b.click(*b.outsider_target), ANSWER),
+    Kind("modal open (no text)", lambda b, app: b.modal_command(), ("views.open",)),
+    Kind("options (block_suggestion)", lambda b, app: b.options()),
     Kind("cancel", _cancel, ANSWER, after=Bench.collect_opened),
     # After `cancel`: clicks what it opened.
     Kind("approve (cancels)", _approve, ("cancelled", "settled")),
@@ -444,14 +468,14 @@ def _world(
     cancellable: int, watched: int
 ) -> tuple[World, list[tuple[str, str]], list[tuple[str, str]]]:
     """The default scenario (scripted steps never play on their own, no Rollback after a
-    cancel), `cancellable` workflows each on a cluster of its own (as incidents are), and
-    `watched` workflows with a task running, five to a cluster. The (cluster, workflow) pairs
-    of both."""
+    cancel), `cancellable` workflows ten to a cluster, and `watched` workflows with a task
+    running, five to a cluster. The (cluster, workflow) pairs of both."""
     world = build_world(default_scenario(), step_seconds=1e9, rollback_after_cancel=False)
     points = [*CANCELLABLE, ("PostCheck", None)]
     pool = []
-    for _ in range(cancellable):
-        cluster_id = world.add_cluster(str(uuid.uuid4()))
+    for i in range(cancellable):
+        if i % 10 == 0:
+            cluster_id = world.add_cluster(str(uuid.uuid4()))
         pool.append((cluster_id, world.add_workflow(cluster_id, points=points, phase="Pending")))
     running = []
     for i in range(watched):
@@ -552,6 +576,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         if result.done is not None:
                             rounds.answered(kind.name, result.done)
             assert sim.world.phase(WF_FAILED) != "Cancel"
+            opened = slack.calls_to("views.open")
+            refused = sorted({str(c.error) for c in opened if not c.ok})
+            # Trigger ids are issued as the bodies are built, before a run: at concurrency 1 the
+            # last of 200 can be used ~3 s after issue, which Slack's clock would call late.
+            print(
+                f"modals: {sum(c.ok for c in opened)} of {len(opened)} opened"
+                + (f" (refused: {', '.join(refused)})" if refused else "")
+            )
             figures = rounds.report([k.name for k in kinds], concurrency)
             figures["cancels_sent"] = sum(1 for c in sim.world.calls if c.method == "PATCH")
         for name in ("ours", "bare"):

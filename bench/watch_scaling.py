@@ -192,10 +192,13 @@ async def bot_child(opts: dict[str, Any]) -> None:
         ids: list[tuple[str, str]] = _read_json(opts["ids_file"])
         threads: dict[str, str] = {}
         limit = asyncio.Semaphore(bot.config.bot.watch.concurrency)
+        clusters: dict[str, Any] = {}  # cluster id -> the FoundCluster a command would resolve
 
         async def open_watch(cluster_id: str, workflow_id: str) -> None:
             async with limit:  # what `/cce-upgrade watch` does, minus the slash command
-                await bot.parts.watching.start("U0BENCH", CHANNEL, cluster_id, workflow_id)
+                found = clusters.get(cluster_id) or await bot.parts.targets.cluster(cluster_id)
+                clusters[cluster_id] = found
+                await bot.parts.watching.start("U0BENCH", CHANNEL, found, workflow_id)
                 watch = await bot.store.watches.open_for(workflow_id, CHANNEL)
                 assert watch is not None, workflow_id
                 threads[workflow_id] = watch.thread_ts

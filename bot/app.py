@@ -45,8 +45,10 @@ from bot.slack.door import (
     signature_ok,
     to_bolt_request,
 )
+from bot.slack.links import WorkspaceLinks
 from bot.slack.poster import SlackPoster
 from bot.slack.scopes import check_scopes
+from bot.slack.views import SlackViews
 from bot.store import Store, create_engine
 from handlers.errors import report_unexpected
 
@@ -341,6 +343,8 @@ def create_app(
         cce=cce,
         store=store,
         poster=SlackPoster(client, on_error=metrics.slack_error),
+        views=SlackViews(client, on_error=metrics.slack_error),
+        links=WorkspaceLinks(client),
         directory=directory,
         clock=clock,
         owner=instance_id,
@@ -359,10 +363,11 @@ def create_app(
 
     @bolt.middleware
     async def inject(context: Any, next: Any) -> Any:  # Bolt injects by this name
-        context["clusters"] = parts.clusters
-        context["opening"] = parts.opening
+        context["targets"] = parts.targets
+        context["runner"] = parts.runner
+        context["modal"] = parts.modal
+        context["home"] = parts.home
         context["decisions"] = parts.decisions
-        context["queries"] = parts.queries
         context["watching"] = parts.watching
         context["channels"] = config.bot.channels
         context["metrics"] = metrics

@@ -30,6 +30,7 @@ from bot.config_rules import (
     SlackChannelID,
     SlackUsergroupID,
     SlackUserID,
+    alerts_problems,
     duration_problems,
     settings_problems,
 )
@@ -326,6 +327,21 @@ def _semantic_problems(
                 f"clusters.{alias}: no region or endpoint, and neither CCE_REGION nor "
                 "CCE_ENDPOINT is set"
             )
+    for index, project in enumerate(bot.projects):
+        where = f"projects[{index}] ({project.project_id})"
+        for label, fn, value in (
+            ("endpoint", validate_endpoint, project.endpoint),
+            ("region", endpoint_for_region, project.region),
+        ):
+            if value is not None:
+                try:
+                    fn(value)
+                except CCEInvalidRequest as exc:
+                    problems.append(f"{where}.{label}: {exc}")
+        if not (project.endpoint or project.region or s.cce_endpoint or s.cce_region):
+            problems.append(
+                f"{where}: no region or endpoint, and neither CCE_REGION nor CCE_ENDPOINT is set"
+            )
     if file_ok and not bot.approvers.users and not bot.approvers.usergroups:
         problems.append("approvers: no users or usergroups listed, so nobody could approve")
     problems += settings_problems(s, http_mode=s.slack_app_token is None)
@@ -366,6 +382,7 @@ def load_config(settings: Settings | None = None, *, mode: str = "run") -> Confi
         parsed = _sections_that_parse(raw, exc)
     problems += _semantic_problems(settings, bot or BotConfig(), mode, file_ok=bot is not None)
     problems += duration_problems(parsed) if parsed is not None else []
+    problems += alerts_problems(parsed) if parsed is not None else []
     if problems or bot is None:
         raise ConfigError(problems)
     return Config(settings, bot, tuple(notes))

@@ -144,6 +144,17 @@ def duration_problems(bot: BotConfig) -> list[str]:
     return out
 
 
+def alerts_problems(bot: BotConfig) -> list[str]:
+    """An alert's Request cancel… posts the request in the alerts channel: it must be allowed."""
+    alerts, allowed = bot.alerts, bot.channels
+    if alerts is None or allowed is None or alerts.channel in allowed:
+        return []
+    return [
+        f"alerts.channel {alerts.channel} is not in channels: add it there, or a cancel "
+        "requested from an alert could not be posted"
+    ]
+
+
 def settings_problems(settings: Settings, *, http_mode: bool) -> list[str]:
     """LOG_LEVEL and the ports."""
     out = []

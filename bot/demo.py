@@ -1,8 +1,10 @@
 """`cce-upgrade-bot demo`: the whole story offline, printed as people would see it in Slack.
 
 It starts the simulator (with a failed upgrade), the Slack stand-in and the bot in HTTP mode with
-its scheduler, then plays the people: a requester types the cancel, a non-lead tries to approve,
-a lead approves, and the progress arrives in the thread. The bot runs its production code; only
+its scheduler, then plays the people: a requester types the cancel by the cluster's name (the bot
+finds the cluster in the configured project, and its one upgrade in progress), a non-lead tries to
+approve, a lead opens the bot's Home tab and approves there, and the progress arrives in the
+thread. The bot runs its production code; only
 the people and the two outside services are stand-ins. Exits 0 only when the simulator's workflow
 really ended in `Cancel` and the thread got its summary.
 """
@@ -19,13 +21,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.simulator import default_world, running_simulator
+from bot.slack.blocks import APPROVE_ACTION_ID
+from bot.slack.home import HOME_DECISION_BLOCK_PREFIX
 from bot.standin.slack_api import BOT_USER_ID, Call, Event, FakeSlack
 from bot.standin.stack import SIM_TOKEN, Stack, running_stack
 from bot.standin.transcript import indent, render_blocks, render_mrkdwn
 
 __all__ = ["run_demo"]
 
-CLUSTER = "3f6c2a9e-1b7d-4c1e-9a2f-5d8e7b6a4c01"
 WORKFLOW = "8a1d4e2f-6b3c-4f7a-9e1d-2c5b8a7f3e01"
 CHANNEL = "C0INCIDENT"
 PEOPLE = {
@@ -45,7 +48,7 @@ class Conversation:
         self.out = out
         self.actions: list[tuple[float, str, str]] = []
         self.answers: dict[str, str] = {}  # response_url name → who it answers
-        self.shown: dict[str, list[str]] = {}  # message ts → lines last printed for it
+        self.shown: dict[str, list[str]] = {}  # message ts (or Home view id) → lines printed
 
     def did(self, who: str, what: str) -> None:
         self.actions.append((time.time(), who, what))
@@ -82,15 +85,45 @@ class Conversation:
                 f"{bot} ▸ (edits the request; changed lines)",
                 *indent(changed + gone, "  │ ", "  │ "),
             ]
+        if event.kind == "home published":
+            return self._home(event, body)
         if event.kind == "ephemeral":
             who = NAMES.get(event.user or "", "?")
             return indent([render_mrkdwn(event.text, NAMES)], f"  (only {who} sees) ")
         who = NAMES.get(self.answers.get(str(event.extra.get("_name")), ""), "you")
         return indent(body, f"  (only {who} sees) ")
 
+    def _home(self, event: Event, body: list[str]) -> list[str]:
+        """A Home tab: in full the first time, then the lines that changed."""
+        who = NAMES.get(event.user or "", "?")
+        view_id = str(event.extra.get("view_id"))
+        before = self.shown.get(view_id)
+        self.shown[view_id] = body
+        if before is None:
+            return [
+                "",
+                f"{PEOPLE[BOT_USER_ID]} ▸ ({who}'s Home tab)",
+                *indent(body, "  │ ", "  │ "),
+            ]
+        changed: list[str] = []
+        heading = None  # each changed line goes under its section's heading
+        for line in body:
+            if line.isupper():
+                heading = line
+            elif line not in before and not line.startswith("Updated"):
+                if heading is not None:
+                    changed.append(heading)
+                    heading = None
+                changed.append(line)
+        return [
+            "",
+            f"{PEOPLE[BOT_USER_ID]} ▸ (publishes {who}'s Home tab again; changed lines)",
+            *indent(changed, "  │ ", "  │ "),
+        ]
+
 
 async def _play(stack: Stack, talk: Conversation) -> None:
-    command = f"cancel prod-eu {WORKFLOW} node pool stuck after the upgrade, paging"
+    command = "cancel prod-eu node pool stuck after the upgrade, paging"  # by name, no UUID
     talk.did("U0ALICE", f"/cce-upgrade {command}")
     _, name = await stack.command(command, user="U0ALICE", channel=CHANNEL)
     talk.answers[name] = "U0ALICE"
@@ -100,12 +133,20 @@ async def _play(stack: Stack, talk: Conversation) -> None:
         raise RuntimeError("the bot posted no approval request")
     request = roots[0]
     approval_id = _approval_id(request.text + str(request.blocks))
-    for who in ("U0BOB", "U0CAROL"):
-        talk.did(who, "clicks [ Approve cancel ] → confirms “Yes, cancel it”")
-        _, name = await stack.click(approval_id, user=who, message_ts=request.ts)
-        talk.answers[name] = who
-        if who == "U0BOB":
-            await stack.slack.wait_for("response_url", predicate=_answer_to(name))
+    talk.did("U0BOB", "clicks [ Approve cancel ] → confirms “Yes, cancel it”")
+    _, name = await stack.click(approval_id, user="U0BOB", message_ts=request.ts)
+    talk.answers[name] = "U0BOB"
+    await stack.slack.wait_for("response_url", predicate=_answer_to(name))
+    talk.did("U0CAROL", "opens the bot's Home tab")
+    await stack.event_home_opened("U0CAROL")
+    await stack.slack.wait_for("views.publish")
+    home = stack.slack.home("U0CAROL")
+    if home is None:
+        raise RuntimeError("the bot published no Home tab")
+    talk.did("U0CAROL", "clicks [ Approve cancel ] there → confirms “Yes, cancel it”")
+    block_id = HOME_DECISION_BLOCK_PREFIX + approval_id
+    await stack.select(str(home["id"]), APPROVE_ACTION_ID, block_id, approval_id, user="U0CAROL")
+    await stack.slack.wait_for("views.publish", count=2)
     deadline = time.monotonic() + 40
     while await stack.bot.store.watches.count_open() or not _settled(stack, request.ts):
         if time.monotonic() > deadline:
@@ -136,7 +177,7 @@ async def run_demo(*, verbose: bool = False, out: TextIO = sys.stdout) -> int:
     started = time.monotonic()
     world = default_world(step_seconds=1.5)
     yaml = {
-        "clusters": {"prod-eu": {"cluster_id": CLUSTER}},
+        "projects": [{"project_id": world.project_id}],  # clusters found by their names
         "approvers": {"users": ["U0CAROL"]},
         "channels": [CHANNEL],
         "watch": {"interval": "1s", "fast_interval": "1s"},

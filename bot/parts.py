@@ -9,15 +9,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.approval.clusters import ConfigClusters
+from bot.approval.audit import RequestAudit
 from bot.approval.decisions import Decisions
+from bot.approval.home import HomeTab
 from bot.approval.lease import Leases
 from bot.approval.message import RequestMessage
+from bot.approval.modal import CancelModal
 from bot.approval.opening import Opening
 from bot.approval.outcomes import Outcomes
 from bot.approval.queries import Queries
 from bot.approval.recovery import Recovery
+from bot.approval.runner import CommandRunner
 from bot.approval.sender import CancelSender
+from bot.approval.targets import Targets
 from bot.approval.work import RequestWork
 from bot.cce.client import CCEClient
 from bot.cce.clusters import ClusterDirectory
@@ -26,7 +30,9 @@ from bot.domain.approvals import ApprovalPolicy
 from bot.metrics import Metrics
 from bot.slack.delivery import Delivery
 from bot.slack.directory import ApproverDirectory
+from bot.slack.links import WorkspaceLinks
 from bot.slack.poster import Poster
+from bot.slack.views import Views
 from bot.store import Store
 from bot.watch.alerts import Alerts
 from bot.watch.reads import ClusterReads
@@ -39,13 +45,16 @@ __all__ = ["Parts", "build_parts"]
 
 @dataclass(frozen=True)
 class Parts:
-    clusters: ConfigClusters
+    targets: Targets
     opening: Opening
     decisions: Decisions
     queries: Queries
     watching: Watching
     watcher: Watcher
     recovery: Recovery
+    runner: CommandRunner
+    modal: CancelModal
+    home: HomeTab
     alerts: Alerts | None  # None without `alerts:` in the config
 
 
@@ -55,6 +64,8 @@ def build_parts(
     cce: CCEClient,
     store: Store,
     poster: Poster,
+    views: Views,
+    links: WorkspaceLinks,
     directory: ApproverDirectory,
     clock: Callable[[], datetime],
     owner: str,
@@ -68,23 +79,7 @@ def build_parts(
         allow_self_approval=bot.approval.allow_self_approval,
         expires_after=bot.approval.expires_after,
     )
-    clusters = ConfigClusters(config)
-    delivery = Delivery(
-        store.deliveries, poster, owner=owner, clock=clock, claim=lease, on_outcome=metrics.delivery
-    )
-    leases = Leases(store.requests, owner=owner, clock=clock, lease=lease)
-    message = RequestMessage(requests=store.requests, delivery=delivery, poster=poster, clock=clock)
-    watching = Watching(
-        cce=cce,
-        clusters=clusters,
-        watches=store.watches,
-        delivery=delivery,
-        audit=store.audit,
-        config=bot.watch,
-        clock=clock,
-    )
-    reads = ClusterReads(cce, clock=clock, concurrency=bot.watch.concurrency)
-    cluster_directory = ClusterDirectory(
+    cluster_directory = ClusterDirectory(  # one, for commands, the modal and the alerts
         aliases=config.alias_refs(),
         projects=config.project_refs(),
         default_project=config.default_project(),
@@ -92,6 +87,22 @@ def build_parts(
         clock=clock,
         ttl=bot.cce.cluster_cache,
     )
+    targets = Targets(directory=cluster_directory, cce=cce)
+    delivery = Delivery(
+        store.deliveries, poster, owner=owner, clock=clock, claim=lease, on_outcome=metrics.delivery
+    )
+    audit = RequestAudit(store.audit, clock)
+    leases = Leases(store.requests, owner=owner, clock=clock, lease=lease)
+    message = RequestMessage(requests=store.requests, delivery=delivery, poster=poster, clock=clock)
+    watching = Watching(
+        cce=cce,
+        watches=store.watches,
+        delivery=delivery,
+        audit=store.audit,
+        config=bot.watch,
+        clock=clock,
+    )
+    reads = ClusterReads(cce, clock=clock, concurrency=bot.watch.concurrency)
     watcher = Watcher(
         reads=reads,
         watches=store.watches,
@@ -106,7 +117,7 @@ def build_parts(
     sender = CancelSender(
         cce=cce,
         requests=store.requests,
-        audit=store.audit,
+        audit=audit,
         message=message,
         owner=owner,
         clock=clock,
@@ -114,7 +125,7 @@ def build_parts(
     )
     work = RequestWork(
         requests=store.requests,
-        audit=store.audit,
+        audit=audit,
         leases=leases,
         message=message,
         sender=sender,
@@ -126,7 +137,7 @@ def build_parts(
     )
     decisions = Decisions(
         requests=store.requests,
-        audit=store.audit,
+        audit=audit,
         message=message,
         work=work,
         leases=leases,
@@ -136,25 +147,37 @@ def build_parts(
         clock=clock,
         metrics=metrics,
     )
+    opening = Opening(
+        cce=cce,
+        requests=store.requests,
+        audit=audit,
+        message=message,
+        leases=leases,
+        work=work,
+        policy=policy,
+        clock=clock,
+    )
+    queries = Queries(cce=cce, targets=targets)
     return Parts(
-        clusters=clusters,
-        opening=Opening(
-            cce=cce,
-            clusters=clusters,
-            requests=store.requests,
-            audit=store.audit,
-            message=message,
-            leases=leases,
-            work=work,
-            policy=policy,
-            clock=clock,
-        ),
+        targets=targets,
+        opening=opening,
         decisions=decisions,
-        queries=Queries(cce=cce, clusters=clusters),
+        queries=queries,
         watching=watching,
         watcher=watcher,
         recovery=Recovery(
             requests=store.requests, leases=leases, work=work, decisions=decisions, clock=clock
+        ),
+        runner=CommandRunner(targets=targets, opening=opening, queries=queries, watching=watching),
+        modal=CancelModal(views=views, targets=targets, opening=opening, channels=bot.channels),
+        home=HomeTab(
+            requests=store.requests,
+            watches=store.watches,
+            views=views,
+            directory=directory,
+            policy=policy,
+            links=links,
+            clock=clock,
         ),
         alerts=None
         if bot.alerts is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import actions, alerts, commands
+from handlers import actions, alerts, commands, events, views
 
 __all__ = ["register"]
 
@@ -12,4 +12,6 @@ __all__ = ["register"]
 def register(app: Any) -> None:
     commands.register(app)
     actions.register(app)
+    views.register(app)
+    events.register(app)
     alerts.register(app)

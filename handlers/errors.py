@@ -17,11 +17,12 @@ __all__ = ["report_unexpected"]
 logger = logging.getLogger(__name__)
 
 
-async def report_unexpected(error: BaseException, respond: Any = None) -> None:
+async def report_unexpected(error: BaseException, respond: Any = None) -> str:
+    """Log it with a new reference (returned), and tell the user through `respond` if given."""
     ref = secrets.token_hex(4)
     logger.error("bot.unhandled_error", extra={"error_ref": ref}, exc_info=error)
     if respond is None:
-        return
+        return ref
     try:
         await respond(
             text=f":warning: Something went wrong inside the bot (reference `{ref}`). "
@@ -31,3 +32,4 @@ async def report_unexpected(error: BaseException, respond: Any = None) -> None:
         )
     except Exception:  # no response_url (e.g. a modal), or Slack unreachable: the log has it
         logger.warning("bot.error_reply_failed", extra={"error_ref": ref})
+    return ref

@@ -107,3 +107,47 @@ async def cancel_failed_workflow(stack: Stack, requester: str = REQUESTER) -> st
 
     await eventually(watching)
     return message.ts
+
+
+def names_yaml(**overrides: Any) -> dict[str, Any]:
+    """The config of the new way (SPEC §2.1): clusters found by name in a project, no aliases
+    (the project's endpoint is the stack's CCE_ENDPOINT)."""
+    config: dict[str, Any] = {
+        "projects": [{"project_id": PROJECT}],
+        "approvers": {"users": [LEAD1, LEAD2], "usergroups": ["S0SRELEADS"]},
+    }
+    config.update(overrides)
+    return config
+
+
+def add_cancellable_workflow(world: Any, cluster_id: str, age_seconds: float) -> str:
+    """Another workflow like WF_FAILED (Cluster failed, phase Pending: open and cancellable)."""
+    return str(
+        world.add_workflow(
+            cluster_id,
+            points=[
+                ("PreCheck", "Success"),
+                ("Snapshot", "Success"),
+                ("Cluster", "Failed"),
+                ("PostCheck", None),
+            ],
+            phase="Pending",
+            age_seconds=age_seconds,
+        )
+    )
+
+
+async def answered(
+    stack: Stack,
+    name: str,
+    count: int = 1,
+    timeout: float = 5.0,  # noqa: ASYNC109 -- a deadline per wait reads best in tests
+) -> dict[str, Any]:
+    """The last thing the bot sent to the response_url `name`, once it has sent `count`."""
+    await stack.slack.wait_for(
+        "response_url",
+        count=count,
+        predicate=lambda c: c.params["_name"] == name,
+        timeout=timeout,
+    )
+    return stack.responses(name)[-1]

@@ -17,9 +17,22 @@ import pytest
 
 from bot.simulator import RunningSimulator, build_world, default_scenario, running_simulator
 from bot.slack.alerts import ALERT_CANCEL_ACTION_ID, ALERT_WATCH_ACTION_ID
+from bot.slack.modal import REASON_ACTION_ID, REASON_BLOCK_ID
 from bot.standin import FakeSlack, Message
 from bot.standin.stack import SIM_TOKEN, Stack, running_stack
-from tests.e2e import STAGING, WF_FAILED, WF_RUNNING, FakeClock, bot_yaml, buttons, eventually
+from tests.e2e import (
+    LEAD1,
+    REQUESTER,
+    STAGING,
+    WF_FAILED,
+    WF_RUNNING,
+    FakeClock,
+    approval_id_of,
+    bot_yaml,
+    buttons,
+    eventually,
+    requests_posted,
+)
 
 ALERTS = "C0ALERTS"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -224,3 +237,44 @@ async def test_with_the_scheduler_the_alert_comes_within_the_interval(
         await eventually(alerted, within=10 + 4)
         assert asyncio.get_running_loop().time() - failed_at < 10 + 4
         assert 1 == len(posted_alerts(stack.slack))
+
+
+async def test_request_cancel_opens_the_modal_filled_in_and_leads_to_an_approval_request(
+    sim: RunningSimulator, sqlite_url: str
+) -> None:
+    """Request cancel… on the failed-upgrade alert: the cancel modal opens with that cluster
+    and workflow chosen; the reason is still asked; submitted, the approval request is posted
+    in the alert's channel and the usual approval follows (one cancel)."""
+    clock = FakeClock(NOW)
+    async with alerting(sim, sqlite_url, clock, clusters=["prod-eu"]) as stack:
+        await tick(stack)
+        [alert] = posted_alerts(stack.slack)
+        value = _value(alert, ALERT_CANCEL_ACTION_ID)
+        await stack.click_button(alert, ALERT_CANCEL_ACTION_ID, value, user=REQUESTER)
+        await stack.slack.wait_for("views.open")
+        await stack.slack.wait_for("views.update")  # the workflow select, filled in
+        [record] = stack.slack.views.values()
+        shown = str(stack.slack.view(record.id).view)
+        assert WF_FAILED in shown and "prod-eu" in shown
+        refused = await stack.submit(record.id, {REASON_BLOCK_ID: {REASON_ACTION_ID: ""}})
+        assert 200 == refused.status_code and REASON_BLOCK_ID in refused.text  # still asked
+        response = await stack.submit(
+            record.id, {REASON_BLOCK_ID: {REASON_ACTION_ID: "the alert says it failed"}}
+        )
+        assert 200 == response.status_code
+
+        async def requested() -> bool:
+            return bool(requests_posted(stack.slack))
+
+        await eventually(requested)
+        [request] = requests_posted(stack.slack)
+        assert ALERTS == request.channel and WF_FAILED in request.text + str(request.blocks)
+        await stack.click(
+            approval_id_of(request), user=LEAD1, message_ts=request.ts, channel=ALERTS
+        )
+
+        async def cancelled() -> bool:
+            return sim.world.phase(WF_FAILED) == "Cancel"
+
+        await eventually(cancelled)
+        assert 1 == sum(1 for c in sim.world.calls if c.method == "PATCH")

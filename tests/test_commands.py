@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from bot.domain.commands import Cancel, Help, Invalid, ListWorkflows, Status, Watch, parse_command
+from bot.domain.commands import (
+    Cancel,
+    Clusters,
+    Help,
+    Invalid,
+    ListWorkflows,
+    OpenModal,
+    Status,
+    Watch,
+    command_text,
+    parse_command,
+)
 from bot.simulator import RunningSimulator
 from bot.standin.slack_requests import slash_command_body
 from bot.standin.stack import Stack, running_stack
@@ -19,15 +31,25 @@ GOOD = "d0b7e319-8172-424c-86ea-543cd23f9756"
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", Help()),
+        ("", OpenModal()),
+        ("  ", OpenModal()),
+        ("cancel", OpenModal()),
         ("help", Help()),
         ("HELP me", Help()),
         (f"cancel prod-eu {GOOD}", Cancel("prod-eu", GOOD, "")),
         (f"cancel prod-eu {GOOD.upper()} stuck  nodes", Cancel("prod-eu", GOOD, "stuck nodes")),
+        ("cancel prod-eu", Cancel("prod-eu", None, "")),
+        ("cancel prod-eu node pool stuck", Cancel("prod-eu", None, "node pool stuck")),
+        ("cancel prod-eu ../../x", Cancel("prod-eu", None, "../../x")),  # only ever a reason
+        ("cancel prod-eu %2f", Cancel("prod-eu", None, "%2f")),
         (f"status prod-eu {GOOD}", Status("prod-eu", GOOD)),
+        ("status prod-eu", Status("prod-eu", None)),
         (f"watch prod-eu {GOOD}", Watch("prod-eu", GOOD)),
+        ("watch Prod-EU", Watch("Prod-EU", None)),
         ("list prod-eu", ListWorkflows("prod-eu")),
         (f"list {PROD}", ListWorkflows(PROD)),
+        ("clusters", Clusters()),
+        ("CLUSTERS", Clusters()),
     ],
 )
 def test_parse_good_commands(text: str, expected: object) -> None:
@@ -39,25 +61,44 @@ def test_parse_good_commands(text: str, expected: object) -> None:
     "text",
     [
         "frobnicate",
-        "cancel",
-        "cancel prod-eu",
         f"status prod-eu {GOOD} extra",
+        "status prod-eu not-a-workflow",
+        "watch prod-eu two words",
+        "status",
         "list",
         "list a b",
+        "clusters prod-eu",
         f"cancel ../etc {GOOD}",
         f"cancel prod-eu/../x {GOOD}",
-        "cancel prod-eu ../../x",
-        "cancel prod-eu %2f",
         f"cancel prod-eu {GOOD}%2f",
+        f"cancel prod-eu {GOOD}/../x reason",
+        f"status prod-eu {GOOD[:-1]}",
         f"cancel <@U123> {GOOD}",
         f"cancel prod-eu {GOOD[:-1]}",
         f"cancel prod-eu {GOOD} " + "x" * 600,
     ],
 )
 def test_parse_bad_commands(text: str) -> None:
-    """Malformed input is Invalid with a message; nothing would reach the API."""
+    """Malformed input is Invalid with a message; nothing would reach the API. A word that
+    starts like a workflow id but is not one is refused, never taken for the reason."""
     result = parse_command(text)
     assert isinstance(result, Invalid) and result.problem
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        Cancel("prod-eu", GOOD, "node pool stuck"),
+        Cancel("prod-eu", GOOD, ""),
+        Cancel("prod-eu", None, "stuck"),
+        Status("prod-eu", GOOD),
+        Watch("prod-eu", None),
+    ],
+)
+def test_command_text_reads_back_as_the_same_command(command: object) -> None:
+    """What a workflow choice button carries is the command, as it would be typed."""
+    assert isinstance(command, Cancel | Status | Watch)
+    assert command == parse_command(command_text(command))
 
 
 @pytest.fixture
@@ -70,7 +111,6 @@ async def stack(sim: RunningSimulator, sqlite_url: str) -> AsyncIterator[Stack]:
     "text",
     [
         "frobnicate prod-eu",
-        "cancel prod-eu",
         "cancel nosuch-cluster " + WF_FAILED,
         f"cancel prod-eu {WF_FAILED}/../../x",
         f"status prod-eu ..%2f{WF_FAILED}",
@@ -79,25 +119,32 @@ async def stack(sim: RunningSimulator, sqlite_url: str) -> AsyncIterator[Stack]:
     ],
 )
 async def test_bad_commands_answer_ephemerally_and_call_nothing(stack: Stack, text: str) -> None:
-    """Malformed text, an unknown alias or a hostile id: an answer for the user, no API call."""
+    """Malformed text, an unknown cluster or a hostile id: an answer for the user, and no API
+    call but, for a name the bot does not know, listing the clusters to look for it."""
     response, name = await stack.command(text)
     assert response.status_code == 200
-    if response.text:  # answered in the ack itself
-        answer = response.text
-    else:
-        await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
-        answer = stack.responses(name)[-1]["text"]
+    answer = await answer_to(stack, response, name)
     assert answer and "Traceback" not in answer
     assert len(answer) < 3000
-    assert [] == stack.sim.world.calls
+    assert [] == [c for c in stack.sim.world.calls if not c.path.endswith("/clusters")]
     assert [] == requests_posted(stack.slack)
 
 
-async def test_unknown_alias_is_named(stack: Stack) -> None:
-    """Answered in the ack itself (no API call): the unknown cluster and the known aliases."""
-    response, _ = await stack.command(f"status nosuch {WF_FAILED}")
-    assert "Unknown cluster `nosuch`" in response.text and "prod-eu" in response.text
-    assert [] == stack.sim.world.calls
+async def answer_to(stack: Stack, response: Any, name: str) -> str:
+    """The answer: in the ack itself, or (after "Working on…") through the response_url."""
+    if response.text and "Working on" not in response.text:
+        return str(response.text)
+    await stack.slack.wait_for("response_url", predicate=lambda c: c.params["_name"] == name)
+    return str(stack.responses(name)[-1]["text"])
+
+
+async def test_unknown_cluster_is_named(stack: Stack) -> None:
+    """After the clusters are listed again: the unknown cluster, and the names it knows."""
+    response, name = await stack.command(f"status nosuch {WF_FAILED}")
+    answer = await answer_to(stack, response, name)
+    assert "Unknown cluster `nosuch`" in answer and "prod-eu" in answer
+    assert {"GET"} == {c.method for c in stack.sim.world.calls}
+    assert all(c.path.endswith("/clusters") for c in stack.sim.world.calls)
 
 
 async def test_help_lists_every_command(stack: Stack) -> None:
@@ -153,9 +200,9 @@ async def test_channel_allow_list(stack: Stack) -> None:
 
 async def test_text_containing_payload_is_not_dropped(stack: Stack) -> None:
     """Bolt's form parser drops bodies containing "payload"; the bot corrects that."""
-    response, _ = await stack.command("status payload-cluster " + WF_FAILED)
+    response, name = await stack.command("status payload-cluster " + WF_FAILED)
     assert response.status_code == 200
-    assert "Unknown cluster `payload-cluster`" in response.text
+    assert "Unknown cluster `payload-cluster`" in await answer_to(stack, response, name)
 
 
 @pytest.mark.parametrize("error", ["not_in_channel", "channel_not_found", "is_archived"])

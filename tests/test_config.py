@@ -265,6 +265,11 @@ BAD_CONFIGS: dict[str, tuple[dict[str, Any], dict[str, str | None], str]] = {
         {},
         "alerts.stalled_after is 1m; it must be at least 5m (alerts.interval)",
     ),
+    "alerts-channel-not-allowed": (
+        {"alerts": {"channel": "C0ALERTS"}},
+        {},
+        "alerts.channel C0ALERTS is not in channels",
+    ),
     "cluster-cache-too-long": (
         {"cce": {"cluster_cache": "2h"}},
         {},

@@ -22,7 +22,18 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bot.domain.commands import Cancel, Help, Invalid, ListWorkflows, Status, Watch, parse_command
+from bot.domain.commands import (
+    Cancel,
+    Clusters,
+    Help,
+    Invalid,
+    ListWorkflows,
+    OpenModal,
+    Status,
+    Watch,
+    command_text,
+    parse_command,
+)
 from bot.simulator import Fault, RunningSimulator, running_simulator
 from bot.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.slack.usage import USAGE
@@ -64,6 +75,7 @@ API_PATH = re.compile(
     rf"/autopilot/v3/projects/{PROJECT}/clusters/{_HEX_UUID}/operation/upgradeworkflows"
     rf"(/{_HEX_UUID})?"
 )
+CLUSTERS_PATH = f"/autopilot/v3/projects/{PROJECT}/clusters"  # the list names are found in
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 SLACK_LIMIT = 3000  # what Slack shows of a message's text
 
@@ -90,7 +102,7 @@ JUNK = [
     "*bold*",
     "${jndi:ldap://x}",
     "x" * 600,
-    "a" * 101,  # one longer than a cluster token may be
+    "a" * 129,  # one longer than a cluster token may be
 ]
 SEPARATORS = [" ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "\u2028", "\x1f"]
 VERBS = ["cancel", "status", "watch", "list", "help", "CANCEL", "Status", "-h", "--help", "?"]
@@ -319,17 +331,18 @@ async def stack(sim: RunningSimulator, sqlite_url: str) -> AsyncIterator[Stack]:
 
 def _check_parsed(text: str) -> None:
     result = parse_command(text)
-    assert isinstance(result, Cancel | Status | Watch | ListWorkflows | Help | Invalid)
+    assert isinstance(
+        result, Cancel | Status | Watch | ListWorkflows | Clusters | OpenModal | Help | Invalid
+    )
     if isinstance(result, Cancel | Status | Watch):
-        assert UUID.fullmatch(result.workflow_id), result
+        assert result.workflow_id is None or UUID.fullmatch(result.workflow_id), result
+        # Writing the command back out (a workflow button's value) parses to the same command.
+        assert result == parse_command(command_text(result))
     if isinstance(result, Cancel | Status | Watch | ListWorkflows):
-        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", result.cluster), result
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", result.cluster), result
     if isinstance(result, Cancel):
         assert len(result.reason) <= 500
         assert result.reason == " ".join(result.reason.split())
-        # Writing the command back out parses to the same command.
-        again = f"cancel {result.cluster} {result.workflow_id} {result.reason}"
-        assert result == parse_command(again)
     if isinstance(result, Invalid):
         assert result.problem
         assert len(f"{result.problem}\n\n{USAGE}") < SLACK_LIMIT
@@ -367,14 +380,16 @@ def test_well_formed_ids_parse_in_any_case(verb: str, alias: str, wf: str, upper
 
 
 def _resolvable(cluster: str) -> bool:
-    """Aliases from bot_yaml(), or a raw cluster id (the stack sets CCE_PROJECT_ID)."""
-    return cluster in ALIASES or bool(UUID.fullmatch(cluster.lower()))
+    """Aliases from bot_yaml() and the simulator's names (the same, in any case), or a raw
+    cluster id (the stack sets CCE_PROJECT_ID)."""
+    return cluster.lower() in ALIASES or bool(UUID.fullmatch(cluster.lower()))
 
 
 async def test_any_command_text_end_to_end(sqlite_url: str) -> None:
     """Every generated `/cce-upgrade` text: 200, an answer under 3000 characters, and the
-    simulator sees a request only for a valid command naming a configured cluster; when it does,
-    every path is a well-formed workflow path (no `../` or `%2f` got through)."""
+    simulator sees a workflow request only for a valid command naming a known cluster, and else
+    at most the cluster list (to look for a name); every path is a well-formed one (no `../` or
+    `%2f` got through). The modal opens for an empty command."""
     async with (
         running_simulator(token=SIM_TOKEN) as sim,
         running_stack(sim, sqlite_url, bot_yaml()) as stack,
@@ -382,31 +397,35 @@ async def test_any_command_text_end_to_end(sqlite_url: str) -> None:
 
         async def check(text: str) -> None:
             before = len(sim.world.calls)
+            opened = len(stack.slack.calls_to("views.open"))
             response, name = await stack.command(text)
             assert response.status_code == 200, (text, response.status_code, response.text)
             ack = ack_text(response)
-            assert ack and len(ack) < SLACK_LIMIT, (text, ack)
             parsed = parse_command(text)
-            if isinstance(parsed, Cancel | Status | Watch | ListWorkflows) and not _resolvable(
-                parsed.cluster
-            ):
-                assert ack.startswith("Unknown cluster"), (text, ack)  # answered in the ack
-            elif isinstance(parsed, Cancel | Status | Watch | ListWorkflows):
-                assert ack.startswith("Working on"), (text, ack)
+            if isinstance(parsed, OpenModal):  # an empty ack, then the form
+                assert "" == ack, (text, ack)
+                await stack.slack.wait_for("views.open", count=opened + 1)
+                assert stack.slack.calls_to("views.open")[-1].ok
+            else:
+                assert ack and len(ack) < SLACK_LIMIT, (text, ack)
+            named = isinstance(parsed, Cancel | Status | Watch | ListWorkflows)
+            if named or isinstance(parsed, Clusters):
+                assert ack.startswith(("Working on", "Listing")), (text, ack)
                 answer = await answer_to(stack, name)  # the handler is done after this
                 assert len(str(answer.get("text", ""))) < SLACK_LIMIT, (text, answer)
                 assert "Traceback" not in str(answer)
                 assert "Something went wrong" not in str(answer.get("text")), (text, answer)
+                if named and not _resolvable(parsed.cluster):
+                    assert str(answer["text"]).startswith("Unknown cluster"), (text, answer)
             new = sim.world.calls[before:]
-            if not (isinstance(parsed, Cancel | Status | Watch | ListWorkflows)) or not (
-                _resolvable(parsed.cluster)
-            ):
+            if not named and not isinstance(parsed, Clusters):
                 assert [] == new, (text, parsed, new)
-            elif isinstance(parsed, Cancel | Status | ListWorkflows):
-                assert new, (text, parsed)
             for call in new:
                 assert call.method == "GET", (text, call)
-                assert API_PATH.fullmatch(call.path), (text, call.path)
+                resolvable = named and _resolvable(parsed.cluster)
+                assert call.path == CLUSTERS_PATH or (
+                    resolvable and API_PATH.fullmatch(call.path)
+                ), (text, call.path)
 
         await drive_property(command_texts, check, max_examples=150)
         assert [] == patches(sim)

@@ -272,9 +272,14 @@ SCOPES = {
     "usergroups.users.list": {"usergroups:read"},
     "conversations.replies": {"channels:history", "groups:history"},
     "conversations.history": {"channels:history", "groups:history"},
+    "views.open": set(),  # a trigger id is all views.open needs
+    "views.update": set(),
+    "views.publish": set(),
     "conversations.info": {"channels:read", "groups:read"},  # doctor: the bot in each channel
     "users.info": {"users:read"},  # doctor: each approver user active
 }
+# Events the bot listens to, and the scope each needs to be delivered.
+EVENT_SCOPES: dict[str, set[str]] = {"app_home_opened": set()}
 
 
 def methods_called() -> set[str]:
@@ -290,6 +295,12 @@ def methods_called() -> set[str]:
     return found
 
 
+def events_listened() -> set[str]:
+    """Events API types the handlers register a listener for (`app.event("...")`)."""
+    source = "".join(p.read_text() for p in (ROOT / "handlers").glob("*.py"))
+    return set(re.findall(r'\.event\("(\w+)"\)', source))
+
+
 def test_manifest_declares_exactly_what_the_code_uses() -> None:
     """The slash command, interactivity, Socket Mode, and exactly the scopes the code needs."""
     manifest: dict[str, Any] = yaml.safe_load((ROOT / "manifest.yml").read_text())
@@ -299,7 +310,11 @@ def test_manifest_declares_exactly_what_the_code_uses() -> None:
     assert manifest["settings"]["socket_mode_enabled"] is True
     called = methods_called()
     assert set(SCOPES) == called
-    expected = {"commands"}.union(*(SCOPES[m] for m in called))
+    events = events_listened()
+    assert set(EVENT_SCOPES) == events
+    assert events == set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    expected = {"commands"}.union(*(SCOPES[m] for m in called), *(EVENT_SCOPES[e] for e in events))
     assert expected == set(manifest["oauth_config"]["scopes"]["bot"])
 
 

@@ -72,3 +72,44 @@ async def test_a_cancelled_waiter_gives_its_slot_back() -> None:
         await asyncio.gather(task, return_exceptions=True)
     async with asyncio.timeout(1.0), gate:  # the slot is free again
         pass
+
+
+async def test_urgent_work_does_not_wait_for_the_ordinary_slots() -> None:
+    """A views.open with a 3 s trigger id must not queue behind slow API calls."""
+    gate = PostAckGate(slots=1, max_delay=0.1)
+    held = asyncio.Event()
+
+    async def slow() -> None:
+        async with gate:
+            held.set()
+            await asyncio.sleep(10)
+
+    task = asyncio.create_task(slow())
+    await held.wait()
+    async with asyncio.timeout(1.0), gate.urgent():  # the one ordinary slot is taken
+        pass
+    assert not await gate.drain(0.01)  # the slow work still counts for shutdown
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_urgent_work_still_waits_for_pending_answers_and_counts_for_drain() -> None:
+    gate = PostAckGate(slots=1, max_delay=5.0)
+    order: list[str] = []
+
+    async def work() -> None:
+        async with gate.urgent():
+            order.append("work")
+            await asyncio.sleep(0.05)
+
+    with gate.answering():
+        with gate.answering():
+            task = asyncio.create_task(work())
+            await asyncio.sleep(0.05)
+            assert order == []
+            order.append("answered")
+        await asyncio.sleep(0.01)
+        assert not await gate.drain(0.001)  # running: a shutdown waits for it
+    await asyncio.wait_for(task, 1.0)
+    assert order == ["answered", "work"]
+    assert await gate.drain(0.1)

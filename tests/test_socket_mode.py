@@ -16,13 +16,27 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from bot.app import BotApp, create_app
 from bot.simulator import RunningSimulator
 from bot.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
+from bot.slack.modal import (
+    CLUSTER_ACTION_ID,
+    CLUSTER_BLOCK_ID,
+    REASON_ACTION_ID,
+    REASON_BLOCK_ID,
+    WORKFLOW_ACTION_ID,
+    WORKFLOW_BLOCK_ID,
+)
 from bot.standin.slack_api import FakeSlack, Message, block_actions_payload, slash_command_payload
 from bot.standin.stack import FAST_RETRY, stack_config
+from bot.standin.view_requests import (
+    block_suggestion_payload,
+    view_block_actions_payload,
+    view_submission_payload,
+)
 from tests.e2e import (
     CHANNEL,
     GROUP_LEAD,
     LEAD1,
     OUTSIDER,
+    PROD,
     REQUESTER,
     WF_FAILED,
     approval_id_of,
@@ -201,3 +215,69 @@ async def test_serve_forever_runs_socket_mode(sim: RunningSimulator, sqlite_url:
             return slack.socket_clients == 0
 
         await eventually(disconnected)
+
+
+async def test_the_cancel_modal_over_the_socket(stack: SocketStack) -> None:
+    """The same modal in Socket Mode: opened with the command's trigger, options and the
+    submission's answer in the acks, the workflow select filled after a cluster is chosen."""
+    slack = stack.slack
+    payload = slash_command_payload(
+        "",
+        user_id=REQUESTER,
+        channel_id=CHANNEL,
+        response_url=slack.response_url("modal"),
+        trigger_id=slack.new_trigger_id(REQUESTER),
+    )
+    envelope_id = await slack.socket_send("slash_commands", payload)
+    await slack.wait_for_socket_ack(envelope_id)
+    [opened] = await slack.wait_for("views.open")
+    assert opened.ok, opened.error
+    [record] = [v for v in slack.views.values() if v.type == "modal"]
+
+    suggestion = block_suggestion_payload(
+        view=slack.fill_view(record.id),
+        action_id=CLUSTER_ACTION_ID,
+        block_id=CLUSTER_BLOCK_ID,
+        value="prod",
+        user_id=REQUESTER,
+    )
+    ack = await slack.wait_for_socket_ack(await slack.socket_send("interactive", suggestion))
+    [option] = ack["payload"]["options"]
+    assert "prod-eu" == option["value"]  # the alias from bot_yaml()
+    assert PROD[:8] in option["text"]["text"]
+
+    chosen = view_block_actions_payload(
+        view=slack.fill_view(record.id, {CLUSTER_BLOCK_ID: {CLUSTER_ACTION_ID: option}}),
+        action_id=CLUSTER_ACTION_ID,
+        block_id=CLUSTER_BLOCK_ID,
+        value=option,
+        user_id=REQUESTER,
+    )
+    await slack.wait_for_socket_ack(await slack.socket_send("interactive", chosen))
+    await slack.wait_for("views.update")
+    block = f"{WORKFLOW_BLOCK_ID}:prod-eu"
+    assert [WF_FAILED] == [
+        o["value"]
+        for b in slack.view(record.id).view["blocks"]
+        if b.get("block_id") == block
+        for o in b["element"]["options"]
+    ]
+
+    async def submit(reason: str) -> dict[str, Any]:
+        entered = {
+            REASON_BLOCK_ID: {REASON_ACTION_ID: reason},
+            block: {WORKFLOW_ACTION_ID: WF_FAILED},
+        }
+        submission = view_submission_payload(
+            view=slack.fill_view(record.id, entered), user_id=REQUESTER
+        )
+        return await slack.wait_for_socket_ack(await slack.socket_send("interactive", submission))
+
+    refused = await submit("  ")
+    assert "errors" == refused["payload"]["response_action"]
+    assert [REASON_BLOCK_ID] == list(refused["payload"]["errors"])
+    assert [] == requests_posted(slack)
+    accepted = await submit("node pool stuck")
+    assert not accepted.get("payload")  # an empty answer closes the form
+    [message] = requests_posted(slack)
+    assert CHANNEL == message.channel and WF_FAILED in message.text

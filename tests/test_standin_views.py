@@ -248,3 +248,31 @@ async def test_the_answer_to_a_submission_moves_the_modal_as_slack_does(
     assert slack.views[root["id"]].closed and pushed.closed
     kinds = ["modal opened", "modal updated", "modal pushed", "modal closed", "modal closed"]
     assert kinds == [e.kind for e in slack.transcript()]
+
+
+async def test_fill_view_reports_initial_values_as_entered(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    """As Slack does: an input's initial_option/initial_value is in the state until changed."""
+    select = {
+        "type": "static_select",
+        "action_id": "wf_a",
+        "options": [{"text": {"type": "plain_text", "text": "one"}, "value": "1"}],
+        "initial_option": {"text": {"type": "plain_text", "text": "one"}, "value": "1"},
+    }
+    view = modal()
+    view["blocks"][0]["element"]["initial_value"] = "given"
+    view["blocks"].append(
+        {
+            "type": "input",
+            "block_id": "wf_b",
+            "label": {"type": "plain_text", "text": "Workflow"},
+            "element": select,
+        }
+    )
+    opened = (await client.views_open(trigger_id=slack.new_trigger_id("U1"), view=view))["view"]
+    state = slack.fill_view(opened["id"])["state"]["values"]
+    assert "1" == state["wf_b"]["wf_a"]["selected_option"]["value"]
+    assert "given" == state["reason_b"]["reason_a"]["value"]
+    changed = slack.fill_view(opened["id"], {"reason_b": {"reason_a": "typed"}})
+    assert "typed" == changed["state"]["values"]["reason_b"]["reason_a"]["value"]

@@ -2,8 +2,10 @@
 
 A click is honoured only from an allowed channel, while the request is pending and unexpired;
 the store decides that in the same transaction that records the approval. A click on a message
-whose ts the bot never stored adopts it. The approval that completes the quorum hands the
-cancel to `RequestWork` under a lease this process now holds.
+whose ts the bot never stored adopts it. A click from the App Home tab carries no channel and no
+message: the allow-list then applies to the request's own channel, and nothing is adopted. The
+approval that completes the quorum hands the cancel to `RequestWork` under a lease this process
+now holds.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.approval.audit import RequestAudit
 from bot.approval.lease import Leases
 from bot.approval.message import RequestMessage
 from bot.approval.work import RequestWork
@@ -29,7 +32,6 @@ from bot.domain.approvals import (
 )
 from bot.metrics import Metrics
 from bot.slack.directory import ApproverDirectory
-from bot.store.audit import AuditLog
 from bot.store.records import ApprovalRecord, Work
 from bot.store.requests import RequestStore
 
@@ -40,11 +42,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Click:
-    """One Approve or Reject click, as the payload carried it."""
+    """One Approve or Reject click, as the payload carried it; `channel_id` None: from Home."""
 
     approval_id: str
     user_id: str
-    channel_id: str
+    channel_id: str | None
     message_ts: str | None
     approving: bool
 
@@ -54,7 +56,7 @@ class Decisions:
         self,
         *,
         requests: RequestStore,
-        audit: AuditLog,
+        audit: RequestAudit,
         message: RequestMessage,
         work: RequestWork,
         leases: Leases,
@@ -77,12 +79,15 @@ class Decisions:
 
     async def decide(self, click: Click) -> str | None:
         """Apply one click. Returns an ephemeral note for the clicker, or None."""
-        if not channel_allowed(self._channels, click.channel_id):
+        home = click.channel_id is None
+        if not home and not channel_allowed(self._channels, click.channel_id or ""):
             raise ChannelNotAllowed()
         rec = await self._requests.get(click.approval_id)
-        if rec is None or rec.channel_id != click.channel_id:
+        if rec is None or (not home and rec.channel_id != click.channel_id):
             raise UnknownApproval()
-        if rec.message_ts is None and click.message_ts:
+        if home and not channel_allowed(self._channels, rec.channel_id):
+            raise ChannelNotAllowed()
+        if rec.message_ts is None and click.channel_id and click.message_ts:
             await self._message.adopt(rec, click.channel_id, click.message_ts)
         now = self._clock()
         if rec.state == ApprovalState.PENDING and now >= rec.expires_at:
@@ -119,14 +124,14 @@ class Decisions:
             raise AlreadyDecided(result.state, result.decided_by)
         if result.outcome == "duplicate":
             return None  # a second click of the same approver: already counted
-        await self._record(rec, user_id, "approval.given", count=result.count)
+        await self._audit.record(rec, "approval.given", actor=user_id, count=result.count)
         if result.outcome == "recorded":
             await self._message.show(rec.approval_id)
             return (
                 f"Approval recorded ({result.count} of {rec.required}); waiting for another "
                 "approver."
             )
-        await self._record(rec, user_id, "approval.approved")
+        await self._audit.record(rec, "approval.approved", actor=user_id)
         self._metrics.approval("approved")
         await self._work.drive(rec.approval_id)
         return None
@@ -144,7 +149,7 @@ class Decisions:
         if not won:
             latest = await self._message.get(rec.approval_id)
             raise AlreadyDecided(latest.state, latest.decided_by)
-        await self._record(rec, user_id, "approval.rejected")
+        await self._audit.record(rec, "approval.rejected", actor=user_id)
         self._metrics.approval("rejected")
         await self._work.drive(rec.approval_id)
 
@@ -161,7 +166,7 @@ class Decisions:
         )
         if won:
             rec = await self._message.get(approval_id)
-            await self._record(rec, "bot", "request.expired")
+            await self._audit.record(rec, "request.expired", actor="bot")
             self._metrics.approval("expired")
             await self._work.drive(approval_id)
         return won
@@ -180,14 +185,3 @@ class Decisions:
             "lease_owner": self._leases.owner,
             "lease_until": self._leases.until(),
         }
-
-    async def _record(self, rec: ApprovalRecord, actor: str, action: str, **detail: Any) -> None:
-        await self._audit.add(
-            at=self._clock(),
-            actor=actor,
-            action=action,
-            approval_id=rec.approval_id,
-            cluster_id=rec.cluster_id,
-            workflow_id=rec.workflow_id,
-            **detail,
-        )

@@ -1,51 +1,55 @@
-"""Read-only commands: `status` and `list`. No approval needed, nothing stored."""
+"""Read-only commands: `status`, `list` and `clusters`. No approval needed, nothing stored."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from bot.approval.clusters import ConfigClusters
 from bot.approval.errors import FlowError
+from bot.approval.targets import Targets
 from bot.cce.client import CCEClient
 from bot.cce.errors import CCEError
+from bot.cce.found import FoundCluster
 from bot.cce.snapshots import snapshot
 from bot.domain.cancellability import cancellability
 from bot.slack.blocks import list_message, status_message
+from bot.slack.choices import api_time, clusters_message
 from bot.slack.explain import describe_cce_error
 
 __all__ = ["Queries"]
 
 
-def _when(value: datetime | str | None) -> str:
-    """`2026-12-01 08:47 UTC` for a parsed time; text the API sent in another format as is."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return value or "?"
+def _label(found: FoundCluster) -> str | None:
+    return found.alias or found.name
 
 
 class Queries:
-    def __init__(self, *, cce: CCEClient, clusters: ConfigClusters) -> None:
+    def __init__(self, *, cce: CCEClient, targets: Targets) -> None:
         self._cce = cce
-        self._clusters = clusters
+        self._targets = targets
 
-    async def status(self, cluster: str, workflow_id: str) -> tuple[str, list[dict[str, Any]]]:
-        alias, ref = await self._clusters.resolve(cluster)
+    async def status(
+        self, found: FoundCluster, workflow_id: str
+    ) -> tuple[str, list[dict[str, Any]]]:
         try:
-            workflow = await self._cce.show_workflow(ref, workflow_id)
+            workflow = await self._cce.show_workflow(found.ref, workflow_id)
         except CCEError as exc:
             raise FlowError(describe_cce_error(exc)) from None
         snap = snapshot(workflow)
-        return status_message(alias, ref.cluster_id, workflow_id, snap, cancellability(snap))
+        return status_message(
+            _label(found), found.cluster_id, workflow_id, snap, cancellability(snap)
+        )
 
-    async def list(self, cluster: str) -> tuple[str, list[dict[str, Any]]]:
-        alias, ref = await self._clusters.resolve(cluster)
+    async def clusters(self) -> tuple[str, list[dict[str, Any]]]:
+        """`clusters`: name, id, project, version and phase of each cluster the bot can see."""
+        return clusters_message(await self._targets.listing())
+
+    async def list(self, found: FoundCluster) -> tuple[str, list[dict[str, Any]]]:
         try:
-            workflows = await self._cce.list_workflows(ref)
+            workflows = await self._cce.list_workflows(found.ref)
         except CCEError as exc:
             raise FlowError(describe_cce_error(exc)) from None
         rows = [
-            (w.metadata.uid or "?", snapshot(w), _when(w.metadata.creation_timestamp))
+            (w.metadata.uid or "?", snapshot(w), api_time(w.metadata.creation_timestamp))
             for w in workflows
         ]
-        return list_message(alias, ref.cluster_id, rows)
+        return list_message(_label(found), found.cluster_id, rows)

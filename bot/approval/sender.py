@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.approval.audit import RequestAudit
 from bot.approval.errors import WorkStuck
 from bot.approval.message import RequestMessage
 from bot.cce.client import CCEClient
@@ -26,7 +27,6 @@ from bot.domain.snapshot import Snapshot
 from bot.metrics import Metrics
 from bot.slack.blocks import escape
 from bot.slack.explain import describe_cce_error
-from bot.store.audit import AuditLog
 from bot.store.records import ApprovalRecord, Work
 from bot.store.requests import RequestStore
 
@@ -45,7 +45,7 @@ class CancelSender:
         *,
         cce: CCEClient,
         requests: RequestStore,
-        audit: AuditLog,
+        audit: RequestAudit,
         message: RequestMessage,
         owner: str,
         clock: Callable[[], datetime],
@@ -92,7 +92,7 @@ class CancelSender:
         )
         if not claimed:
             return  # the lease moved on: its new holder settles it
-        await self._record(rec, "cancel.sent")
+        await self._audit.record(rec, "cancel.sent")
         showing = asyncio.create_task(self._message.show(rec.approval_id))  # alongside, cosmetic
         try:
             outcome = await self._cce.cancel_workflow(ref, rec.workflow_id)
@@ -155,7 +155,7 @@ class CancelSender:
         )
         if not won:
             return
-        await self._record(
+        await self._audit.record(
             rec,
             "cancel.accepted",
             request_id=request_id,
@@ -192,21 +192,7 @@ class CancelSender:
             **values,
         )
         if won:
-            await self._record(rec, "cancel.failed", request_id=request_id, detail_text=text)
-
-    async def _record(
-        self, rec: ApprovalRecord, action: str, *, request_id: str | None = None, **detail: object
-    ) -> None:
-        await self._audit.add(
-            at=self._clock(),
-            actor="bot",
-            action=action,
-            approval_id=rec.approval_id,
-            cluster_id=rec.cluster_id,
-            workflow_id=rec.workflow_id,
-            request_id=request_id,
-            **detail,
-        )
+            await self._audit.record(rec, "cancel.failed", request_id=request_id, detail_text=text)
 
 
 def _cancelled_note(

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
+from bot.approval.audit import RequestAudit
 from bot.approval.errors import WorkStuck
 from bot.approval.lease import Leases
 from bot.approval.message import RequestMessage
@@ -23,7 +23,6 @@ from bot.domain.approvals import ApprovalState
 from bot.domain.durations import format_duration
 from bot.metrics import Metrics
 from bot.slack.poster import Poster, SlackPostError, SlackPostUncertain
-from bot.store.audit import AuditLog
 from bot.store.records import ApprovalRecord, Work
 from bot.store.requests import RequestStore
 
@@ -50,7 +49,7 @@ class RequestWork:
         self,
         *,
         requests: RequestStore,
-        audit: AuditLog,
+        audit: RequestAudit,
         leases: Leases,
         message: RequestMessage,
         sender: CancelSender,
@@ -121,7 +120,7 @@ class RequestWork:
                 outcome="Expired before it could be posted.",
                 work=None,
             )
-            await self._record(rec, "request.expired", detail_text="never posted")
+            await self._audit.record(rec, "request.expired", detail_text="never posted")
             await self._tell(
                 rec,
                 f"Your request to cancel workflow `{rec.workflow_id}` could not "
@@ -140,7 +139,7 @@ class RequestWork:
                 outcome=f"could not post the request: {exc.error}",
                 work=None,
             )
-            await self._record(rec, "request.post_failed", error=exc.error)
+            await self._audit.record(rec, "request.post_failed", error=exc.error)
             fix = exc.fix or f"Slack refused the message (`{exc.error}`)."
             await self._tell(
                 rec,
@@ -148,7 +147,7 @@ class RequestWork:
                 f"be posted: {fix} Nothing was sent to CCE.",
             )
             return
-        await self._record(rec, "request.opened", message_ts=ts, recovered=True)
+        await self._audit.record(rec, "request.opened", message_ts=ts, recovered=True)
         await self._tell(
             rec,
             f"Your request to cancel workflow `{rec.workflow_id}` is posted (approval "
@@ -198,7 +197,7 @@ class RequestWork:
             extra={"approval_id": rec.approval_id, "status": rec.work, "detail": reason},
         )
         self._metrics.gave_up(str(rec.work))
-        await self._record(rec, "recovery.gave_up", work=rec.work, reason=reason)
+        await self._audit.record(rec, "recovery.gave_up", work=rec.work, reason=reason)
         try:
             await self._message.show(rec.approval_id)
         except Exception:  # best effort: Slack may be what is failing
@@ -218,17 +217,6 @@ class RequestWork:
             await self._poster.ephemeral(rec.channel_id, rec.requester_id, text)
         except (SlackPostError, SlackPostUncertain):
             logger.warning("approval.notify_failed", extra={"approval_id": rec.approval_id})
-
-    async def _record(self, rec: ApprovalRecord, action: str, **detail: Any) -> None:
-        await self._audit.add(
-            at=self._clock(),
-            actor="bot",
-            action=action,
-            approval_id=rec.approval_id,
-            cluster_id=rec.cluster_id,
-            workflow_id=rec.workflow_id,
-            **detail,
-        )
 
 
 def _hours(value: timedelta) -> str:

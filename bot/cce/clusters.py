@@ -60,6 +60,8 @@ class _Listing:
     round: int = 0  # which list call of the directory's that was (0: never listed)
     failure: Unlisted | None = None  # set while the last call failed
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    # `clusters` as FoundClusters, made once per list (every lookup and keystroke reads them)
+    found: tuple[FoundCluster, ...] | None = field(default=None, repr=False)
 
 
 def _shown(text: str) -> str:
@@ -210,8 +212,14 @@ class ClusterDirectory:
         return FoundCluster(ref, alias)
 
     def _listed(self, project: ProjectRef) -> list[FoundCluster]:
+        listing = self._listings[project]
+        if listing.found is None:
+            listing.found = tuple(self._make_found(project, listing.clusters))
+        return list(listing.found)
+
+    def _make_found(self, project: ProjectRef, clusters: Iterable[Cluster]) -> list[FoundCluster]:
         found = []
-        for cluster in self._listings[project].clusters:
+        for cluster in clusters:
             try:
                 ref = ClusterRef(project.project_id, cluster.cluster_id or "", project.endpoint)
             except CCEError:  # an id we could not put in a URL: not a cluster we can act on
@@ -286,6 +294,7 @@ class ClusterDirectory:
             )
         else:
             listing.clusters, listing.listed, listing.failure = tuple(clusters), started, None
+            listing.found = None
         finally:
             listing.task = None
 

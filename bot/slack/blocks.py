@@ -18,6 +18,7 @@ __all__ = [
     "APPROVE_ACTION_ID",
     "REJECT_ACTION_ID",
     "RequestView",
+    "decision_buttons",
     "escape",
     "request_message",
     "status_message",
@@ -175,7 +176,7 @@ def request_message(view: RequestView) -> tuple[str, list[Block]]:
         status += f"\n{view.outcome}"
     blocks.append(_section(status, STATUS_BLOCK_ID))
     if view.state == "pending":
-        blocks.append(_buttons(view))
+        blocks.append(decision_buttons(view))
     blocks.append(
         {
             "type": "context",
@@ -185,12 +186,19 @@ def request_message(view: RequestView) -> tuple[str, list[Block]]:
     return fallback, blocks
 
 
-def _buttons(view: RequestView) -> Block:
+def decision_buttons(
+    view: RequestView,
+    *,
+    approve: bool = True,
+    reject: bool = True,
+    block_id: str = APPROVAL_BLOCK_ID,
+) -> Block:
+    """Approve (with its confirm dialog) and Reject, carrying the approval id. The request
+    message and the Home tab (one block per request there, so its own `block_id`) both use it."""
     who = view.alias or view.cluster_id
-    return {
-        "type": "actions",
-        "block_id": APPROVAL_BLOCK_ID,
-        "elements": [
+    elements: list[Block] = []
+    if approve:
+        elements.append(
             {
                 "type": "button",
                 "action_id": APPROVE_ACTION_ID,
@@ -211,15 +219,18 @@ def _buttons(view: RequestView) -> Block:
                     "deny": {"type": "plain_text", "text": "Keep upgrading"},
                     "style": "danger",
                 },
-            },
+            }
+        )
+    if reject:
+        elements.append(
             {
                 "type": "button",
                 "action_id": REJECT_ACTION_ID,
                 "text": {"type": "plain_text", "text": "Reject"},
                 "value": view.approval_id,
-            },
-        ],
-    }
+            }
+        )
+    return {"type": "actions", "block_id": block_id, "elements": elements}
 
 
 def status_message(

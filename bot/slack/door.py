@@ -18,7 +18,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from ssl import SSLContext
 from types import TracebackType
 from typing import Any
@@ -157,6 +157,7 @@ class PostAckGate:
     def __init__(self, slots: int, max_delay: float) -> None:
         self.max_delay = max_delay
         self._slots = asyncio.Semaphore(slots)
+        self._urgent = asyncio.Semaphore(slots)
         self._pending = 0
         self._working = 0  # work inside the gate now
         self._quiet = asyncio.Event()
@@ -210,6 +211,27 @@ class PostAckGate:
         self._working -= 1
         if not self._working:
             self._quiet.set()
+
+    @contextlib.asynccontextmanager
+    async def urgent(self) -> AsyncIterator[None]:
+        """Like `async with gate:`, but with slots of its own: for short follow-up work with a
+        deadline, such as `views.open` with a command's trigger id (3 s), which slow API calls
+        holding every ordinary slot must not delay. It still waits for the pending acks (at
+        most `max_delay`), and counts for `drain`."""
+        deadline = asyncio.get_running_loop().time() + self.max_delay
+        async with self._urgent:
+            self._working += 1
+            self._quiet.clear()
+            try:
+                if self._pending > 1:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout_at(deadline):
+                            await self._idle.wait()
+                yield
+            finally:
+                self._working -= 1
+                if not self._working:
+                    self._quiet.set()
 
     async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109 -- a shutdown deadline
         """Wait (at most `timeout` s) for the work inside the gate to finish; False if it didn't.

@@ -32,8 +32,11 @@ _EMOJI = {
 
 
 def render_mrkdwn(text: str, names: Mapping[str, str]) -> str:
-    """Slack mrkdwn to plain text: mentions by name, dates by their fallback, emoji as emoji."""
+    """Slack mrkdwn to plain text: mentions by name, dates by their fallback, links by their
+    label, emoji as emoji."""
     text = re.sub(r"<@([A-Z0-9]+)>", lambda m: "@" + names.get(m[1], m[1]), text)
+    text = re.sub(r"<#([A-Z0-9]+)(\|[^>]*)?>", lambda m: "#" + m[1].lower(), text)
+    text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2 ↗", text)
     text = re.sub(r"<!date\^\d+\^[^|>]*\|([^>]*)>", r"\1", text)
     text = re.sub(r":([a-z_]+):", lambda m: _EMOJI.get(m[1], m[0]), text)
     text = text.replace("*", "").replace("`", "")

@@ -21,6 +21,7 @@ __all__ = [
     "block_suggestion_payload",
     "element_state",
     "find_element",
+    "initial_values",
     "option",
     "state_values",
     "view_block_actions_body",
@@ -88,6 +89,36 @@ def element_state(element: dict[str, Any] | None, value: Any) -> dict[str, Any]:
     if kind in _PICKED:
         return {"type": kind, _PICKED[kind]: value}
     return {"type": kind, "value": value}
+
+
+_INITIAL = {
+    "initial_option": "selected_option",
+    "initial_options": "selected_options",
+    "initial_value": "value",
+    "initial_user": "selected_user",
+    "initial_users": "selected_users",
+    "initial_conversation": "selected_conversation",
+    "initial_channel": "selected_channel",
+    "initial_date": "selected_date",
+    "initial_time": "selected_time",
+}
+
+
+def initial_values(view: dict[str, Any]) -> dict[str, Any]:
+    """What `view.state.values` reports before the user changes anything: each input's
+    element with an `initial_*` value (Slack reports those as entered)."""
+    found: dict[str, Any] = {}
+    for block in view.get("blocks") or []:
+        element = block.get("element") if block.get("type") == "input" else None
+        if not isinstance(element, dict) or "action_id" not in element:
+            continue
+        state = {
+            shown: element[initial] for initial, shown in _INITIAL.items() if initial in element
+        }
+        if state:
+            entry = {"type": element.get("type"), **state}
+            found.setdefault(str(block.get("block_id", "")), {})[element["action_id"]] = entry
+    return found
 
 
 def state_values(view: dict[str, Any], values: dict[str, dict[str, Any]]) -> dict[str, Any]:

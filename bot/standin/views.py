@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.standin.records import APP_ID, BOT_ID, TEAM_ID, Event, Params, ViewRecord
-from bot.standin.view_requests import state_values
+from bot.standin.view_requests import initial_values, state_values
 from bot.standin.web_methods import Handler, Reply
 from bot.standin.workspace import Workspace
 
@@ -97,12 +97,16 @@ class Views:
 
     def fill(self, view_id: str, values: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         """The user enters `values` ({block_id: {action_id: value}}) into the view; returns it as
-        Slack puts it in an interaction payload, with everything entered so far in its state."""
+        Slack puts it in an interaction payload, with everything entered so far in its state
+        (over the inputs' initial values, which Slack reports as entered too)."""
         record = self._workspace.views[view_id]
         for block_id, actions in state_values(record.view, values or {}).items():
             record.values.setdefault(block_id, {}).update(actions)
+        state = initial_values(record.view)
+        for block_id, actions in record.values.items():
+            state.setdefault(block_id, {}).update(actions)
         shown = copy.deepcopy(record.view)
-        shown["state"] = {"values": copy.deepcopy(record.values)}
+        shown["state"] = {"values": copy.deepcopy(state)}
         return shown
 
     def apply_submission_response(self, view_id: str, status: int, body: Any) -> None:

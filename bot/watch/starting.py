@@ -10,10 +10,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot.approval.clusters import ConfigClusters
 from bot.approval.errors import FlowError
 from bot.cce.client import CCEClient
 from bot.cce.errors import CCEError
+from bot.cce.found import FoundCluster
 from bot.cce.snapshots import snapshot
 from bot.config import WatchConfig
 from bot.domain.delivery import NewDelivery
@@ -37,7 +37,6 @@ class Watching:
         self,
         *,
         cce: CCEClient,
-        clusters: ConfigClusters,
         watches: WatchStore,
         delivery: Delivery,
         audit: AuditLog,
@@ -45,7 +44,6 @@ class Watching:
         clock: Callable[[], datetime],
     ) -> None:
         self._cce = cce
-        self._clusters = clusters
         self._watches = watches
         self._delivery = delivery
         self._audit = audit
@@ -91,7 +89,7 @@ class Watching:
         self,
         user_id: str,
         channel_id: str,
-        cluster: str,
+        found: FoundCluster,
         workflow_id: str,
         *,
         thread_ts: str | None = None,
@@ -101,7 +99,7 @@ class Watching:
         With `thread_ts` (an alert's Watch button), follow it in that thread instead: a reply
         says so, and the message the thread hangs from is left as it is.
         """
-        alias, ref = await self._clusters.resolve(cluster)
+        alias, ref = found.alias or found.name, found.ref
         if await self._watches.open_for(workflow_id, channel_id, thread_ts) is not None:
             where = "this thread" if thread_ts else "this channel (see its thread)"
             return f"That workflow is already being watched in {where}."
