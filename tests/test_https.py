@@ -72,6 +72,10 @@ async def test_the_whole_happy_path_over_https_with_the_ca_bundle(
         await stack.click(approval_id_of(message), user=LEAD1, message_ts=message.ts)
         await stack.slack.wait_for("chat.postMessage", count=2)  # the request, "Cancelled"
 
+        async def watching() -> bool:  # the follow-up opens the watch after the reply
+            return await stack.bot.store.watches.count_open() == 1
+
+        await eventually(watching)
         [patch] = [c for c in sim.world.calls if c.method == "PATCH"]
         assert json.loads(patch.body) == {"status": {"phase": "Cancel"}}
         assert patch.headers["Authorization"].startswith("SDK-HMAC-SHA256 Access=AKHTTPS")
