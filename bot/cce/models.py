@@ -32,6 +32,7 @@ __all__ = [
     "TaskStatus",
     "TaskType",
     "WorkflowCreate",
+    "WorkflowItems",
     "WorkflowList",
     "WorkflowPhase",
     "WorkflowSpec",
@@ -214,6 +215,12 @@ class WorkflowTask(_Wire):
             if (point.task_type or "").lower() == wanted:
                 return point
         return None
+
+
+class WorkflowItems(BaseModel):
+    """The list answer with its items not yet validated (see `CCEClient.list_workflow_items`)."""
+
+    items: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class WorkflowList(_Wire):

@@ -112,7 +112,7 @@ class Alerts:
 
     async def _look_at(self, cluster: FoundCluster) -> None:
         try:
-            workflows = await self._reads.listing(cluster.ref)
+            workflows = await self._reads.workflows(cluster.ref)
         except CCEError as exc:  # the API is failing: no alert now, the next look tries again
             self._metrics.poll_error()
             logger.warning(

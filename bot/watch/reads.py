@@ -5,32 +5,65 @@ Watches on one cluster that are due together are served by a single list call
 the list, or an item without a status, is read on its own. A cluster's list is also shared for a
 moment with any other reader (the alerts job), and concurrent readers of one cluster wait for one
 call rather than each making theirs. All reads are background reads for the request budget.
+
+Items stay JSON until someone wants them: a list answers for every workflow of the cluster, and
+validating all of them was a third of the watcher's CPU. Each read carries a digest of the
+workflow as the API sent it, so a reader can tell "nothing changed" without validating it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
 
 from bot.cce.client import CCEClient
 from bot.cce.endpoints import ClusterRef
-from bot.cce.errors import CCEError, CCENotFound
+from bot.cce.errors import CCEError, CCENotFound, CCEResponseInvalid
 from bot.cce.models import WorkflowTask
 
-__all__ = ["ClusterReads", "Read"]
-
-Read = WorkflowTask | CCEError
-"""A workflow as read, or why it could not be."""
+__all__ = ["ClusterReads", "Read", "Workflow"]
 
 SHARE_FOR = timedelta(seconds=1)  # how long a cluster's list answers other readers, too
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A workflow as just read: validated on demand; `digest` is the same when nothing in the
+    API's answer for it changed."""
+
+    raw: dict[str, Any]
+    digest: str
+
+    def parsed(self) -> WorkflowTask:
+        """The wire model (raises `CCEResponseInvalid` for an item that is not a workflow)."""
+        try:
+            return WorkflowTask.model_validate(self.raw)
+        except ValidationError as exc:
+            raise CCEResponseInvalid(
+                "a listed workflow is not a valid WorkflowTask", status=200, request_id=None
+            ) from exc
+
+
+Read = Workflow | CCEError
+"""A workflow as read, or why it could not be."""
+
+
+def _workflow(raw: dict[str, Any]) -> Workflow:
+    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
+    return Workflow(raw, hashlib.blake2b(text.encode(), digest_size=12).hexdigest())
 
 
 @dataclass
 class _Listing:
     at: datetime
-    task: asyncio.Task[list[WorkflowTask]]
+    task: asyncio.Task[list[dict[str, Any]]]
 
 
 class ClusterReads:
@@ -60,8 +93,19 @@ class ClusterReads:
                 group.create_task(self._cluster(ref, workflow_ids, found))
         return found
 
-    async def listing(self, ref: ClusterRef) -> list[WorkflowTask]:
-        """The cluster's workflows (newest first), shared with other readers for a moment."""
+    async def workflows(self, ref: ClusterRef) -> list[WorkflowTask]:
+        """Every workflow of the cluster, validated (the alerts look at all of them); an item
+        that is not a workflow is left out."""
+        out = []
+        for raw in await self._items(ref):
+            try:
+                out.append(WorkflowTask.model_validate(raw))
+            except ValidationError:
+                continue
+        return out
+
+    async def _items(self, ref: ClusterRef) -> list[dict[str, Any]]:
+        """The cluster's list, shared with other readers for a moment."""
         key = (ref.endpoint, ref.project_id, ref.cluster_id)
         now = self._clock()
         shared = self._listings.get(key)
@@ -74,9 +118,9 @@ class ClusterReads:
             self._listings[key] = shared
         return await asyncio.shield(shared.task)
 
-    async def _list(self, ref: ClusterRef) -> list[WorkflowTask]:
+    async def _list(self, ref: ClusterRef) -> list[dict[str, Any]]:
         async with self._limit:
-            return await self._cce.list_workflows(ref, background=True)
+            return await self._cce.list_workflow_items(ref, background=True)
 
     async def _cluster(
         self, ref: ClusterRef, workflow_ids: list[str], found: dict[str, Read]
@@ -84,7 +128,7 @@ class ClusterReads:
         alone = list(workflow_ids)
         if len(workflow_ids) > 1:
             try:
-                items = {w.workflow_id: w for w in await self.listing(ref)}
+                items = {_uid(raw): raw for raw in await self._items(ref)}
             except CCENotFound:
                 items = {}  # the cluster is gone: each read on its own says what is gone
             except CCEError as exc:
@@ -93,11 +137,11 @@ class ClusterReads:
                 return
             alone = []
             for workflow_id in workflow_ids:
-                item = items.get(workflow_id)
-                if item is None or not _has_status(item):
+                raw = items.get(workflow_id)
+                if raw is None or not _has_status(raw):
                     alone.append(workflow_id)
                 else:
-                    found[workflow_id] = item
+                    found[workflow_id] = _workflow(raw)
         async with asyncio.TaskGroup() as group:
             for workflow_id in alone:
                 group.create_task(self._show(ref, workflow_id, found))
@@ -105,14 +149,19 @@ class ClusterReads:
     async def _show(self, ref: ClusterRef, workflow_id: str, found: dict[str, Read]) -> None:
         async with self._limit:
             try:
-                found[workflow_id] = await self._cce.show_workflow(
-                    ref, workflow_id, background=True
-                )
+                read = await self._cce.show_workflow(ref, workflow_id, background=True)
+                found[workflow_id] = _workflow(read.model_dump(mode="json", by_alias=True))
             except CCEError as exc:
                 found[workflow_id] = exc
 
 
-def _has_status(item: WorkflowTask) -> bool:
+def _uid(raw: dict[str, Any]) -> str | None:
+    metadata = raw.get("metadata")
+    uid = metadata.get("uid") if isinstance(metadata, dict) else None
+    return uid.lower() if isinstance(uid, str) else None
+
+
+def _has_status(raw: dict[str, Any]) -> bool:
     """Whether a list item carries the workflow's status (the live service may leave it out)."""
-    status = item.status
-    return bool(status.phase) or bool(status.point_statuses)
+    status = raw.get("status")
+    return isinstance(status, dict) and bool(status.get("phase") or status.get("pointStatuses"))

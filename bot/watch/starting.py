@@ -25,7 +25,7 @@ from bot.slack.poster import SlackPostError
 from bot.store.audit import AuditLog
 from bot.store.records import ApprovalRecord, NewWatch
 from bot.store.watches import WatchStore
-from bot.watch.watcher import cadence
+from bot.watch.cadence import next_poll
 
 __all__ = ["Watching"]
 
@@ -69,7 +69,7 @@ class Watching:
                 root_ts=rec.message_ts,
                 last_reported=shown.to_dict(),
                 started_at=now,
-                next_due_at=now + cadence(shown, self._config),
+                next_due_at=next_poll(rec.cluster_id, now, shown, self._config),
                 cancel_seen_at=rec.cancel_sent_at or now,
             )
         )
@@ -147,7 +147,7 @@ class Watching:
                 root_ts=None if thread_ts else root.ts,
                 last_reported=snap.to_dict(),
                 started_at=now,
-                next_due_at=now + cadence(snap, self._config),
+                next_due_at=next_poll(found.cluster_id, now, snap, self._config),
                 cancel_seen_at=now if phase_cancel else None,
             )
         )

@@ -23,12 +23,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.cce.endpoints import ClusterRef
-from bot.cce.errors import CCEError, CCENotFound
+from bot.cce.errors import CCEError, CCENotFound, CCEResponseInvalid
 from bot.cce.snapshots import snapshot
 from bot.config import WatchConfig
 from bot.domain.delivery import NewDelivery
 from bot.domain.durations import format_duration
-from bot.domain.progress import apply, diff, rollback_expected, running, settlement
+from bot.domain.progress import apply, diff, rollback_expected, settlement
 from bot.domain.snapshot import Snapshot
 from bot.metrics import Metrics
 from bot.slack.blocks import escape
@@ -37,9 +37,10 @@ from bot.slack.poster import SlackPostError
 from bot.slack.replies import render_change, render_summary
 from bot.store.records import WatchRecord
 from bot.store.watches import WatchStore
-from bot.watch.reads import ClusterReads, Read
+from bot.watch.cadence import next_poll
+from bot.watch.reads import ClusterReads, Read, Workflow
 
-__all__ = ["RootMessages", "Watcher", "cadence"]
+__all__ = ["RootMessages", "Watcher"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +54,6 @@ class RootMessages(Protocol):
     """Keeps a watch's root message (a request message or a watch root) current."""
 
     async def progressed(self, watch: WatchRecord, snap: Snapshot) -> None: ...
-
-
-def cadence(snap: Snapshot, config: WatchConfig) -> timedelta:
-    """How soon to look again: fast while something is happening or a Rollback is expected."""
-    return config.fast_interval if running(snap) or rollback_expected(snap) else config.interval
 
 
 class _LeaseLost(Exception):
@@ -95,6 +91,10 @@ class Watcher:
         self._batch = batch
         self._limit = asyncio.Semaphore(config.concurrency)
         self._quiet: list[tuple[str, int, datetime]] = []  # polls that found nothing new
+        # Per watch, the API's answer (a digest) this process last compared, and what the thread
+        # told after that: the same answer against the same thread means nothing to say. (Another
+        # replica reporting in between changes what the thread told, so it is compared again.)
+        self._seen: dict[str, tuple[str, dict[str, Any]]] = {}
         self._in_flight: set[str] = set()
         self._ticking = asyncio.Lock()
 
@@ -179,6 +179,15 @@ class Watcher:
         if isinstance(workflow, CCEError):
             await self._failed(watch, version, now, workflow)
             return
+        if self._unchanged(watch, workflow, now):
+            shown = Snapshot.from_dict(watch.last_reported)
+            self._quiet.append((watch.watch_id, version, self._next_due(watch, now, shown)))
+            return
+        try:
+            parsed = workflow.parsed()
+        except CCEResponseInvalid as exc:
+            await self._failed(watch, version, now, exc)
+            return
         if watch.warned:
             text = ":white_check_mark: The CCE API answers again; watching resumes."
             cleared = {"errors": 0, "failing_since": None, "warned": False}
@@ -186,9 +195,27 @@ class Watcher:
         elif watch.errors:
             version = await self._write(watch, version, errors=0, failing_since=None)
             watch = replace(watch, errors=0, failing_since=None)
-        await self._report(watch, version, snapshot(workflow), now)
+        told = await self._report(watch, version, snapshot(parsed), now)
+        if told is None:
+            self._seen.pop(watch.watch_id, None)
+        else:
+            self._seen[watch.watch_id] = (workflow.digest, told.to_dict())
 
-    async def _report(self, watch: WatchRecord, version: int, new: Snapshot, now: datetime) -> None:
+    def _unchanged(self, watch: WatchRecord, workflow: Workflow, now: datetime) -> bool:
+        """Nothing can have changed since this process last reported on the watch: the API's
+        answer is the same, nothing is pending or failing, and no time-based ending is near."""
+        if self._seen.get(watch.watch_id) != (workflow.digest, watch.last_reported):
+            return False
+        if watch.pending_key is not None or watch.errors or watch.warned:
+            return False
+        if now - watch.started_at >= self._config.max_duration:
+            return False
+        return not rollback_expected(Snapshot.from_dict(watch.last_reported))
+
+    async def _report(
+        self, watch: WatchRecord, version: int, new: Snapshot, now: datetime
+    ) -> Snapshot | None:
+        """Report what changed; what the thread tells now (None: not all of it, or closed)."""
         shown = Snapshot.from_dict(watch.last_reported)
         changes = diff(shown, new)
         for change in changes:
@@ -198,7 +225,7 @@ class Watcher:
             )
             if not ok:  # Slack refused it: say it again next interval; nothing lost
                 await self._retry_later(watch, version, now)
-                return
+                return None
             shown = after
         if changes:
             await self._roots.progressed(watch, new)
@@ -215,8 +242,10 @@ class Watcher:
             summary = render_summary(new, watch.started_at, now, settled)
             await self._close(watch, version, summary, {"last_reported": new.to_dict()})
             logger.info("watcher.settled", extra={"watch_id": watch.watch_id})
+            return None
         elif now - watch.started_at >= self._config.max_duration:
             await self._give_up(watch, version, new.phase)
+            return None
         elif not changes and new == shown and cancel_seen == watch.cancel_seen_at:
             self._quiet.append((watch.watch_id, version, self._next_due(watch, now, new)))
         else:
@@ -227,10 +256,10 @@ class Watcher:
                 next_due_at=self._next_due(watch, now, new),
                 lease_until=None,
             )
+        return new
 
     def _next_due(self, watch: WatchRecord, now: datetime, snap: Snapshot) -> datetime:
-        # Keep the cadence: a poll that ran a little late must not push every later one back.
-        return max(watch.next_due_at + cadence(snap, self._config), now)
+        return next_poll(watch.cluster_id, now, snap, self._config)
 
     async def _give_up(self, watch: WatchRecord, version: int, phase: str | None) -> None:
         """`watch.max_duration` has passed: say so, and how to pick it up again."""
