@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ def endpoint_for_region(region: str) -> str:
     return _SPECIAL_HOSTS.get(region, f"https://cce.{region}.myhuaweicloud.com")
 
 
+@functools.lru_cache(maxsize=256)  # every watch's poll builds a ClusterRef; a bot has few endpoints
 def validate_endpoint(endpoint: str) -> str:
     """An http(s) base URL with a host and no path, query or credentials; trailing `/` removed."""
     problem = CCEInvalidRequest(f"endpoint {endpoint!r} is not valid: expected https://host[:port]")

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Row, Table, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.db import Database
@@ -26,7 +26,7 @@ __all__ = ["WatchStore"]
 OPEN = "open"
 
 
-def _watch(row: WatchRow) -> WatchRecord:
+def _watch(row: WatchRow | Row[Any]) -> WatchRecord:
     return WatchRecord(
         watch_id=row.watch_id,
         state=row.state,
@@ -118,15 +118,16 @@ class WatchStore:
         )
         if self._db.is_postgres:
             due = due.with_for_update(skip_locked=True)
+        # Core rows, not ORM objects: a tick claims hundreds, and the identity map buys nothing.
+        table = cast(Table, WatchRow.__table__)
         statement = (
-            update(WatchRow)
-            .where(WatchRow.watch_id.in_(due.scalar_subquery()))
-            .values(lease_owner=owner, lease_until=lease_until, version=WatchRow.version + 1)
-            .returning(WatchRow)
-            .execution_options(synchronize_session=False)
+            update(table)
+            .where(table.c.watch_id.in_(due.scalar_subquery()))
+            .values(lease_owner=owner, lease_until=lease_until, version=table.c.version + 1)
+            .returning(*table.c)
         )
-        async with self._db.session.begin() as s:
-            rows = (await s.scalars(statement)).all()
+        async with self._db.engine.begin() as conn:
+            rows = (await conn.execute(statement)).all()
             return [_watch(r) for r in rows]
 
     async def renew(self, owner: str, watch_ids: Collection[str], until: datetime) -> None:

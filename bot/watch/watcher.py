@@ -94,7 +94,7 @@ class Watcher:
         # Per watch, the API's answer (a digest) this process last compared, and what the thread
         # told after that: the same answer against the same thread means nothing to say. (Another
         # replica reporting in between changes what the thread told, so it is compared again.)
-        self._seen: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._seen: dict[str, tuple[str, Snapshot]] = {}
         self._in_flight: set[str] = set()
         self._ticking = asyncio.Lock()
 
@@ -179,8 +179,8 @@ class Watcher:
         if isinstance(workflow, CCEError):
             await self._failed(watch, version, now, workflow)
             return
-        if self._unchanged(watch, workflow, now):
-            shown = Snapshot.from_dict(watch.last_reported)
+        shown = Snapshot.from_dict(watch.last_reported)
+        if self._unchanged(watch, workflow, shown, now):
             self._quiet.append((watch.watch_id, version, self._next_due(watch, now, shown)))
             return
         try:
@@ -199,18 +199,20 @@ class Watcher:
         if told is None:
             self._seen.pop(watch.watch_id, None)
         else:
-            self._seen[watch.watch_id] = (workflow.digest, told.to_dict())
+            self._seen[watch.watch_id] = (workflow.digest, told)
 
-    def _unchanged(self, watch: WatchRecord, workflow: Workflow, now: datetime) -> bool:
+    def _unchanged(
+        self, watch: WatchRecord, workflow: Workflow, shown: Snapshot, now: datetime
+    ) -> bool:
         """Nothing can have changed since this process last reported on the watch: the API's
         answer is the same, nothing is pending or failing, and no time-based ending is near."""
-        if self._seen.get(watch.watch_id) != (workflow.digest, watch.last_reported):
+        if self._seen.get(watch.watch_id) != (workflow.digest, shown):
             return False
         if watch.pending_key is not None or watch.errors or watch.warned:
             return False
         if now - watch.started_at >= self._config.max_duration:
             return False
-        return not rollback_expected(Snapshot.from_dict(watch.last_reported))
+        return not rollback_expected(shown)
 
     async def _report(
         self, watch: WatchRecord, version: int, new: Snapshot, now: datetime
