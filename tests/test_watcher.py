@@ -14,6 +14,7 @@ from bot.domain.delivery import NewDelivery
 from bot.simulator import RunningSimulator, default_world, running_simulator
 from bot.slack.delivery import REPEAT_NOTE
 from bot.standin.stack import FAST_RETRY, SIM_TOKEN, Stack, running_stack, serve_bot
+from bot.store.records import NewWatch
 from tests.e2e import (
     CHANNEL,
     STAGING,
@@ -458,3 +459,38 @@ async def test_a_workflow_missing_from_the_list_or_without_status_is_shown_on_it
     reads = _reads(stack.sim)
     assert "list" == reads[0] and sorted([bare, missing]) == sorted(reads[1:])
     assert listed not in _reads(stack.sim)
+
+
+async def test_more_watches_due_than_one_claim_takes_are_all_polled_in_one_tick(
+    stack: Stack, clocks: Clocks
+) -> None:
+    """1,200 watches due at once, more than a claim takes (500): one tick polls them all, from
+    the cluster's list, and none is left for the next tick."""
+    clocks.freeze_sim()  # nothing changes: every poll is a quiet one
+    await _watch_running(stack)
+    [first] = await stack.bot.store.watches.open_watches()
+    for i in range(1, 1200):
+        await stack.bot.store.watches.create(
+            NewWatch(
+                watch_id=f"backlog-{i}",
+                approval_id=None,
+                cluster_alias=first.cluster_alias,
+                project_id=first.project_id,
+                cluster_id=first.cluster_id,
+                endpoint=first.endpoint,
+                workflow_id=first.workflow_id,
+                channel_id=CHANNEL,
+                thread_ts=f"1600000000.{i:06d}",
+                root_ts=None,
+                last_reported=first.last_reported,
+                started_at=first.started_at,
+                next_due_at=first.next_due_at,
+            )
+        )
+    clocks.advance(STEP)
+    stack.sim.world.calls.clear()
+    posts = len(stack.slack.calls_to("chat.postMessage"))
+    assert 1200 == await stack.bot.watcher.tick()
+    assert {"list"} == set(_reads(stack.sim))
+    assert 0 == await stack.bot.watcher.tick()  # nothing left over
+    assert posts == len(stack.slack.calls_to("chat.postMessage"))

@@ -44,6 +44,8 @@ __all__ = ["RootMessages", "Watcher"]
 
 logger = logging.getLogger(__name__)
 
+MAX_ROUNDS = 8  # batches claimed in one tick at most
+
 # What a delivered post may record on its watch (the `after` of its delivery row).
 _AFTER_FIELDS = frozenset(
     {"last_reported", "state", "posts", "pending_key", "errors", "failing_since", "warned"}
@@ -99,37 +101,49 @@ class Watcher:
         self._ticking = asyncio.Lock()
 
     async def tick(self) -> int:
-        """Poll every due watch this replica can claim; return how many were polled."""
+        """Poll every due watch this replica can claim; return how many were polled.
+
+        Claims go by batches; a full batch means more may be due, so another follows at once (at
+        most `MAX_ROUNDS` per tick): a backlog is worked off now, not one batch per tick.
+        """
         async with self._ticking:
-            now = self._clock()
+            polled = 0
+            for _ in range(MAX_ROUNDS):
+                done = await self._round()
+                polled += done
+                if done < self._batch:
+                    break
+            return polled
+
+    async def _round(self) -> int:
+        """Claim one batch of due watches, read them, poll each, release the quiet ones."""
+        now = self._clock()
+        try:
+            due = await self._watches.claim_due(self._owner, now, now + self._lease, self._batch)
+        except Exception:
+            logger.exception("watcher.claim.failed")
+            return 0
+        self._in_flight = {w.watch_id for w in due}
+        renewing = asyncio.create_task(self._renew())
+        try:
             try:
-                due = await self._watches.claim_due(
-                    self._owner, now, now + self._lease, self._batch
-                )
-            except Exception:
-                logger.exception("watcher.claim.failed")
+                read = await self._reads.read((_ref(w), w.workflow_id) for w in due)
+            except Exception:  # a bug: their leases lapse and they are polled again
+                logger.exception("watcher.read.crashed")
                 return 0
-            self._in_flight = {w.watch_id for w in due}
-            renewing = asyncio.create_task(self._renew())
-            try:
-                try:
-                    read = await self._reads.read((_ref(w), w.workflow_id) for w in due)
-                except Exception:  # a bug: their leases lapse and they are polled again
-                    logger.exception("watcher.read.crashed")
-                    return 0
-                async with asyncio.TaskGroup() as group:
-                    for watch in due:
-                        group.create_task(self._guarded(watch, read[watch.workflow_id]))
-            finally:
-                renewing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewing
-            quiet, self._quiet = self._quiet, []
-            try:
-                await self._watches.release_quiet(self._owner, quiet)
-            except Exception:  # the leases lapse and those watches are polled again; no loss
-                logger.exception("watcher.release.failed")
-            return len(due)
+            async with asyncio.TaskGroup() as group:
+                for watch in due:
+                    group.create_task(self._guarded(watch, read[watch.workflow_id]))
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+        quiet, self._quiet = self._quiet, []
+        try:
+            await self._watches.release_quiet(self._owner, quiet)
+        except Exception:  # the leases lapse and those watches are polled again; no loss
+            logger.exception("watcher.release.failed")
+        return len(due)
 
     async def drain(self) -> None:
         """Wait for a tick in progress to finish (before the client and store are closed)."""
