@@ -163,13 +163,14 @@ class ClusterDirectory:
         needle = typed.strip().lower()
         listing = await self.clusters(background=background)
 
-        def keys(found: FoundCluster) -> list[str]:
-            return [k.lower() for k in (found.alias, found.name, found.cluster_id) if k]
-
-        starts = [f for f in listing.clusters if any(k.startswith(needle) for k in keys(f))]
-        contains = [
-            f for f in listing.clusters if f not in starts and any(needle in k for k in keys(f))
-        ]
+        starts: list[FoundCluster] = []
+        contains: list[FoundCluster] = []
+        for found in listing.clusters:  # one pass: this answers every keystroke in the modal
+            keys = [k.lower() for k in (found.alias, found.name, found.cluster_id) if k]
+            if any(k.startswith(needle) for k in keys):
+                starts.append(found)
+            elif any(needle in k for k in keys):
+                contains.append(found)
         return (starts + contains)[: max(limit, 0)]
 
     # -- internals ---------------------------------------------------------------------------
