@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -45,6 +46,7 @@ __all__ = ["RootMessages", "Watcher"]
 logger = logging.getLogger(__name__)
 
 MAX_ROUNDS = 8  # batches claimed in one tick at most
+SEEN_AT_MOST = 20_000  # watches whose last answer is remembered; beyond, one parse each
 
 # What a delivered post may record on its watch (the `after` of its delivery row).
 _AFTER_FIELDS = frozenset(
@@ -96,7 +98,8 @@ class Watcher:
         # Per watch, the API's answer (a digest) this process last compared, and what the thread
         # told after that: the same answer against the same thread means nothing to say. (Another
         # replica reporting in between changes what the thread told, so it is compared again.)
-        self._seen: dict[str, tuple[str, Snapshot]] = {}
+        # Kept to the `SEEN_AT_MOST` watches compared last: a dropped entry costs one parse.
+        self._seen: OrderedDict[str, tuple[str, Snapshot]] = OrderedDict()
         self._in_flight: set[str] = set()
         self._ticking = asyncio.Lock()
 
@@ -214,6 +217,9 @@ class Watcher:
             self._seen.pop(watch.watch_id, None)
         else:
             self._seen[watch.watch_id] = (workflow.digest, told)
+            self._seen.move_to_end(watch.watch_id)
+            if len(self._seen) > SEEN_AT_MOST:  # watches closed by another replica linger
+                self._seen.popitem(last=False)
 
     def _unchanged(
         self, watch: WatchRecord, workflow: Workflow, shown: Snapshot, now: datetime
