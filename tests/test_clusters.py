@@ -297,6 +297,21 @@ async def test_suggest_filters_by_what_was_typed(sim: RunningSimulator, make: Ma
     assert lists(sim).count(PROJECT) == 1
 
 
+async def test_suggestions_follow_a_new_list_of_the_clusters(
+    sim: RunningSimulator, make: Make, world: World, clock: Clock
+) -> None:
+    """Suggestions are kept per typed text until the clusters are listed again: a cluster added
+    since shows up once the list is refreshed, and the version shown is the new one."""
+    directory = make()
+    assert [f.label for f in await directory.suggest("new")] == []
+    world.add_cluster(NOWHERE, name="new-eu", version="v1.31")
+    assert [f.label for f in await directory.suggest("new")] == []  # the list is still fresh
+    clock.now += timedelta(minutes=5)
+    [found] = await directory.suggest("new")
+    assert (found.label, found.version) == ("new-eu", "v1.31")
+    assert lists(sim) == [PROJECT, PROJECT]
+
+
 def test_the_config_builds_the_directory_inputs() -> None:
     settings = Settings(cce_project_id=PROJECT, cce_region="cn-north-4")
     bot = BotConfig.model_validate(

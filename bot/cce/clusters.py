@@ -98,6 +98,11 @@ class ClusterDirectory:
         self._ttl = ttl
         self._retry_after_failure = retry_after_failure
         self._rounds = 0  # list calls started so far: what "listed since" counts in
+        self._generation = 0  # bumped whenever a project's clusters are replaced
+        # Suggestions per (typed, limit) for the current generation: the modal asks on every
+        # keystroke, and people type the same prefixes.
+        self._suggested: dict[tuple[str, int], tuple[FoundCluster, ...]] = {}
+        self._suggested_generation = 0
 
     # -- lookups -------------------------------------------------------------------------------
 
@@ -148,6 +153,9 @@ class ClusterDirectory:
     async def clusters(self, *, background: bool = False) -> ClusterListing:
         """Every cluster the bot can see (aliased ones first), and projects it could not list."""
         await self._refresh(self._stale(), background)
+        return self._listing()
+
+    def _listing(self) -> ClusterListing:
         found = [self._with_details(alias, ref) for alias, ref in self._aliases.items()]
         aliased = {(f.project_id, f.cluster_id) for f in found}
         for project in self._listings:
@@ -161,17 +169,23 @@ class ClusterDirectory:
     ) -> list[FoundCluster]:
         """Clusters whose alias, name or id contains `typed` (those starting with it first)."""
         needle = typed.strip().lower()
-        listing = await self.clusters(background=background)
+        await self._refresh(self._stale(), background)
+        if self._suggested_generation != self._generation or len(self._suggested) > 256:
+            self._suggested, self._suggested_generation = {}, self._generation
+        key = (needle, limit)
+        if key in self._suggested:
+            return list(self._suggested[key])
 
         starts: list[FoundCluster] = []
         contains: list[FoundCluster] = []
-        for found in listing.clusters:  # one pass: this answers every keystroke in the modal
+        for found in self._listing().clusters:  # one pass, and only for what is not cached
             keys = [k.lower() for k in (found.alias, found.name, found.cluster_id) if k]
             if any(k.startswith(needle) for k in keys):
                 starts.append(found)
             elif any(needle in k for k in keys):
                 contains.append(found)
-        return (starts + contains)[: max(limit, 0)]
+        self._suggested[key] = tuple((starts + contains)[: max(limit, 0)])
+        return list(self._suggested[key])
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -296,6 +310,7 @@ class ClusterDirectory:
         else:
             listing.clusters, listing.listed, listing.failure = tuple(clusters), started, None
             listing.found = None
+            self._generation += 1
         finally:
             listing.task = None
 
