@@ -40,9 +40,12 @@ class Workflow:
 
     raw: dict[str, Any]
     digest: str
+    model: WorkflowTask | None = None  # already validated (a show call's answer)
 
     def parsed(self) -> WorkflowTask:
         """The wire model (raises `CCEResponseInvalid` for an item that is not a workflow)."""
+        if self.model is not None:
+            return self.model
         try:
             return WorkflowTask.model_validate(self.raw)
         except ValidationError as exc:
@@ -55,9 +58,9 @@ Read = Workflow | CCEError
 """A workflow as read, or why it could not be."""
 
 
-def _workflow(raw: dict[str, Any]) -> Workflow:
+def _workflow(raw: dict[str, Any], model: WorkflowTask | None = None) -> Workflow:
     text = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
-    return Workflow(raw, hashlib.blake2b(text.encode(), digest_size=12).hexdigest())
+    return Workflow(raw, hashlib.blake2b(text.encode(), digest_size=12).hexdigest(), model)
 
 
 @dataclass
@@ -150,7 +153,7 @@ class ClusterReads:
         async with self._limit:
             try:
                 read = await self._cce.show_workflow(ref, workflow_id, background=True)
-                found[workflow_id] = _workflow(read.model_dump(mode="json", by_alias=True))
+                found[workflow_id] = _workflow(read.model_dump(mode="json", by_alias=True), read)
             except CCEError as exc:
                 found[workflow_id] = exc
 

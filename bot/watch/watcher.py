@@ -212,7 +212,7 @@ class Watcher:
         elif watch.errors:
             version = await self._write(watch, version, errors=0, failing_since=None)
             watch = replace(watch, errors=0, failing_since=None)
-        told = await self._report(watch, version, snapshot(parsed), now)
+        told = await self._report(watch, version, shown, snapshot(parsed), now)
         if told is None:
             self._seen.pop(watch.watch_id, None)
         else:
@@ -235,10 +235,10 @@ class Watcher:
         return not rollback_expected(shown)
 
     async def _report(
-        self, watch: WatchRecord, version: int, new: Snapshot, now: datetime
+        self, watch: WatchRecord, version: int, shown: Snapshot, new: Snapshot, now: datetime
     ) -> Snapshot | None:
-        """Report what changed; what the thread tells now (None: not all of it, or closed)."""
-        shown = Snapshot.from_dict(watch.last_reported)
+        """Report what changed since `shown` (what the thread tells); what the thread tells
+        now (None: not all of it, or closed)."""
         changes = diff(shown, new)
         for change in changes:
             after = apply(shown, change)
