@@ -281,6 +281,28 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], list[str]]:
     return raw, []
 
 
+def _location_problems(
+    where: str, endpoint: str | None, region: str | None, s: Settings
+) -> list[str]:
+    """A cluster's or project's endpoint and region, each valid when given, and one of them
+    known here or from the environment."""
+    problems = []
+    for label, fn, value in (
+        ("endpoint", validate_endpoint, endpoint),
+        ("region", endpoint_for_region, region),
+    ):
+        if value is not None:
+            try:
+                fn(value)
+            except CCEInvalidRequest as exc:
+                problems.append(f"{where}.{label}: {exc}")
+    if not (endpoint or region or s.cce_endpoint or s.cce_region):
+        problems.append(
+            f"{where}: no region or endpoint, and neither CCE_REGION nor CCE_ENDPOINT is set"
+        )
+    return problems
+
+
 def _semantic_problems(
     settings: Settings, bot: BotConfig, mode: str, *, file_ok: bool = True
 ) -> list[str]:
@@ -313,35 +335,10 @@ def _semantic_problems(
     for alias, entry in bot.clusters.items():
         if entry.project_id is None and s.cce_project_id is None:
             problems.append(f"clusters.{alias}: no project_id, and CCE_PROJECT_ID is not set")
-        for label, fn, value in (
-            ("endpoint", validate_endpoint, entry.endpoint),
-            ("region", endpoint_for_region, entry.region),
-        ):
-            if value is not None:
-                try:
-                    fn(value)
-                except CCEInvalidRequest as exc:
-                    problems.append(f"clusters.{alias}.{label}: {exc}")
-        if not (entry.endpoint or entry.region or s.cce_endpoint or s.cce_region):
-            problems.append(
-                f"clusters.{alias}: no region or endpoint, and neither CCE_REGION nor "
-                "CCE_ENDPOINT is set"
-            )
+        problems += _location_problems(f"clusters.{alias}", entry.endpoint, entry.region, s)
     for index, project in enumerate(bot.projects):
         where = f"projects[{index}] ({project.project_id})"
-        for label, fn, value in (
-            ("endpoint", validate_endpoint, project.endpoint),
-            ("region", endpoint_for_region, project.region),
-        ):
-            if value is not None:
-                try:
-                    fn(value)
-                except CCEInvalidRequest as exc:
-                    problems.append(f"{where}.{label}: {exc}")
-        if not (project.endpoint or project.region or s.cce_endpoint or s.cce_region):
-            problems.append(
-                f"{where}: no region or endpoint, and neither CCE_REGION nor CCE_ENDPOINT is set"
-            )
+        problems += _location_problems(where, project.endpoint, project.region, s)
     if file_ok and not bot.approvers.users and not bot.approvers.usergroups:
         problems.append("approvers: no users or usergroups listed, so nobody could approve")
     problems += settings_problems(s, http_mode=s.slack_app_token is None)
