@@ -17,6 +17,7 @@ from bot.metrics import Metrics
 from bot.slack.blocks import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.slack.choices import PICK_WORKFLOW_ACTION_ID
 from bot.slack.door import PostAckGate
+from handlers import payload
 from handlers.commands import NOT_HERE, run_command
 from handlers.errors import report_unexpected
 
@@ -25,35 +26,27 @@ __all__ = ["handle_approve", "handle_pick_workflow", "handle_reject", "register"
 logger = logging.getLogger(__name__)
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _action(body: dict[str, Any]) -> dict[str, Any]:
-    actions = body.get("actions")
-    return _dict(actions[0]) if isinstance(actions, list) and actions else {}
-
-
 def _from_home(body: dict[str, Any]) -> bool:
     """The click came from the bot's Home tab (no channel, no message)."""
-    container, view = _dict(body.get("container")), _dict(body.get("view"))
-    return container.get("type") == "view" and view.get("type") == "home"
+    view = payload.as_dict(body.get("view"))
+    return payload.container(body).get("type") == "view" and view.get("type") == "home"
 
 
 def _channel(body: dict[str, Any]) -> str:
-    return str(
-        _dict(body.get("channel")).get("id") or _dict(body.get("container")).get("channel_id") or ""
-    )
+    channel = payload.as_dict(body.get("channel")).get("id")
+    return str(channel or payload.container(body).get("channel_id") or "")
 
 
 def _click(body: dict[str, Any], approving: bool) -> Click:
     """The few fields a click needs, pulled from the payload (Any stops here)."""
-    user_id = str(_dict(body.get("user")).get("id", ""))
-    approval_id = str(_action(body).get("value", ""))[:64]
-    if _dict(body.get("container")).get("type") == "view":
+    user_id = payload.user_id(body)
+    approval_id = str(payload.first_action(body).get("value", ""))[:64]
+    if payload.container(body).get("type") == "view":
         return Click(approval_id, user_id, None, None, approving)
     message_ts = str(
-        _dict(body.get("message")).get("ts") or _dict(body.get("container")).get("message_ts") or ""
+        payload.as_dict(body.get("message")).get("ts")
+        or payload.container(body).get("message_ts")
+        or ""
     )
     return Click(approval_id, user_id, _channel(body), message_ts or None, approving)
 
@@ -133,9 +126,9 @@ async def handle_pick_workflow(
     """One of the workflow buttons a command answered with: go on with that command. The
     button's value is untrusted: it is parsed and checked like typed text."""
     await ack()
-    user_id = str(_dict(body.get("user")).get("id", ""))
+    user_id = payload.user_id(body)
     channel_id = _channel(body)
-    parsed = parse_command(str(_action(body).get("value", ""))[:2000])
+    parsed = parse_command(str(payload.first_action(body).get("value", ""))[:2000])
     if not isinstance(parsed, Cancel | Status | Watch) or parsed.workflow_id is None:
         metrics.command("pick", "invalid")
         await respond(

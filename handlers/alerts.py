@@ -14,6 +14,7 @@ from bot.slack.blocks import escape
 from bot.slack.door import PostAckGate
 from bot.slack.poster import SlackPostError
 from bot.watch.starting import Watching
+from handlers import payload
 from handlers.errors import report_unexpected
 
 __all__ = ["handle_alert_request_cancel", "handle_alert_watch", "register"]
@@ -30,13 +31,10 @@ async def handle_alert_watch(
     work_slots: PostAckGate,
 ) -> None:
     await ack()
-    action = (body.get("actions") or [{}])[0]
-    target = parse_target(action.get("value") if isinstance(action, dict) else None)
-    user = body.get("user")
-    user_id = str(user.get("id", "")) if isinstance(user, dict) else ""
-    container = body.get("container")
-    channel_id = str(container.get("channel_id", "")) if isinstance(container, dict) else ""
-    thread_ts = str(container.get("message_ts", "")) if isinstance(container, dict) else ""
+    target = parse_target(payload.first_action(body).get("value"))
+    user_id = payload.user_id(body)
+    channel_id = str(payload.container(body).get("channel_id", ""))
+    thread_ts = str(payload.container(body).get("message_ts", ""))
     if target is None or not channel_id or not thread_ts:
         await respond(
             text="That button does not carry a workflow the bot can read; nothing was started.",
@@ -62,10 +60,8 @@ async def handle_alert_request_cancel(
     ack: Any, body: dict[str, Any], respond: Any, modal: CancelModal, work_slots: PostAckGate
 ) -> None:
     await ack()
-    action = (body.get("actions") or [{}])[0]
-    target = parse_target(action.get("value") if isinstance(action, dict) else None)
-    container = body.get("container")
-    channel_id = str(container.get("channel_id", "")) if isinstance(container, dict) else ""
+    target = parse_target(payload.first_action(body).get("value"))
+    channel_id = str(payload.container(body).get("channel_id", ""))
     trigger_id = str(body.get("trigger_id", ""))
     if target is None or not channel_id or not trigger_id:
         await respond(

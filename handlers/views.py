@@ -11,15 +11,12 @@ from bot.approval.modal import CancelModal
 from bot.metrics import Metrics
 from bot.slack.door import PostAckGate
 from bot.slack.modal import CANCEL_MODAL_CALLBACK_ID, CLUSTER_ACTION_ID, CLUSTER_BLOCK_ID
+from handlers import payload
 from handlers.errors import report_unexpected
 
 __all__ = ["handle_cluster_chosen", "handle_cluster_options", "handle_modal_submit", "register"]
 
 logger = logging.getLogger(__name__)
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 async def handle_cluster_options(ack: Any, body: dict[str, Any], modal: CancelModal) -> None:
@@ -32,10 +29,8 @@ async def handle_cluster_chosen(
 ) -> None:
     """A cluster was chosen: fill in its workflows (`views.update`)."""
     await ack()
-    view = _dict(body.get("view"))
-    actions = body.get("actions")
-    action = _dict(actions[0]) if isinstance(actions, list) and actions else {}
-    value = _dict(action.get("selected_option")).get("value")
+    view = payload.as_dict(body.get("view"))
+    value = payload.as_dict(payload.first_action(body).get("selected_option")).get("value")
     async with work_slots:
         try:
             await modal.chosen(
@@ -52,9 +47,9 @@ async def handle_modal_submit(
 ) -> None:
     """Errors go back on the form's fields; otherwise the form closes (or says it is checking,
     when the check takes longer than Slack waits)."""
-    user_id = str(_dict(body.get("user")).get("id", ""))
+    user_id = payload.user_id(body)
     try:
-        submitted = await modal.submit(user_id, _dict(view))
+        submitted = await modal.submit(user_id, payload.as_dict(view))
     except Exception as exc:  # the form stays open, saying so, rather than vanishing
         ref = await report_unexpected(exc)
         metrics.command("modal", "error")
