@@ -24,6 +24,8 @@ from bot.store.tables import UTCDateTime, WatchRow
 __all__ = ["WatchStore"]
 
 OPEN = "open"
+# The table itself, for the Core statements a tick runs over many rows (no ORM objects).
+_WATCHES = cast(Table, WatchRow.__table__)
 
 
 def _watch(row: WatchRow | Row[Any]) -> WatchRecord:
@@ -119,7 +121,7 @@ class WatchStore:
         if self._db.is_postgres:
             due = due.with_for_update(skip_locked=True)
         # Core rows, not ORM objects: a tick claims hundreds, and the identity map buys nothing.
-        table = cast(Table, WatchRow.__table__)
+        table = _WATCHES
         statement = (
             update(table)
             .where(table.c.watch_id.in_(due.scalar_subquery()))
@@ -167,7 +169,7 @@ class WatchStore:
         """
         if not items:
             return
-        table = cast(Table, WatchRow.__table__)
+        table = _WATCHES
         statement = (
             update(table)
             .where(
